@@ -1,0 +1,5 @@
+import sys
+
+from dictate.cli import main
+
+sys.exit(main())

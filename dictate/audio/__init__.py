@@ -1,0 +1,1 @@
+"""Audio in: capture, files, VAD. Knows nothing of engines or Qt."""

@@ -1,0 +1,12 @@
+"""One module per CLI verb; each has `register(subparsers)` and sets `func` on its parser.
+cli.py only assembles them, so verbs are added without touching each other."""
+
+VERB_MODULES = (
+    "transcribe",
+    "listen",
+    "note",
+    "models",
+    "punctuation",
+    "secrets",
+    "doctor",
+)

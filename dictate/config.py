@@ -1,0 +1,254 @@
+"""Configuration: dataclasses with defaults, TOML on disk holding only the keys the user changed,
+and platformdirs paths that tests (and portable installs) override through environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from dictate.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "dictate"
+
+# Each path can be moved with an environment variable; tests point them all at a temp dir.
+_PATH_ENV = {
+    "config_dir": "DICTATE_CONFIG_DIR",
+    "data_dir": "DICTATE_DATA_DIR",
+    "cache_dir": "DICTATE_CACHE_DIR",
+    "log_dir": "DICTATE_LOG_DIR",
+    "state_dir": "DICTATE_STATE_DIR",
+}
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+    log_dir: Path
+    state_dir: Path  # sockets, lock files, unfinished recordings
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.state_dir / "recordings"
+
+    @property
+    def history_db(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+    @classmethod
+    def default(cls) -> "Paths":
+        dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+        defaults = {
+            "config_dir": dirs.user_config_path,
+            "data_dir": dirs.user_data_path,
+            "cache_dir": dirs.user_cache_path,
+            "log_dir": dirs.user_log_path,
+            "state_dir": dirs.user_state_path,
+        }
+        return cls(**{k: Path(os.environ[env]) if os.environ.get(env) else defaults[k] for k, env in _PATH_ENV.items()})
+
+
+def _opt(default: Any, help: str, **meta: Any) -> Any:
+    """A config field whose help text (and choices, ranges) the settings dialog and docs read."""
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    metadata = {"help": help, **meta}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class EngineConfig:
+    name: str = _opt("faster-whisper", "Engine: faster-whisper, whisper.cpp, remote, or module:attribute",
+                     choices=["faster-whisper", "whisper.cpp", "remote"])
+    fallback: list[str] = _opt([], "Engines tried in order when the first is unreachable, e.g. [\"remote\", \"faster-whisper\"]")
+    model: str = _opt("auto", "Model: auto, a stock name (tiny … large-v3-turbo, distil-*), a CTranslate2 directory or a ggml .bin")
+    device: str = _opt("auto", "auto (CUDA when available), cpu or cuda", choices=["auto", "cpu", "cuda"])
+    compute_type: str = _opt("auto", "CTranslate2 compute type: auto, int8, int8_float16, float16, float32")
+    threads: int = _opt(0, "CPU threads for inference (0: all cores)", minimum=0)
+    language: str = _opt("", "Language code such as en; empty to detect")
+    hotwords: list[str] = _opt([], "Personal vocabulary: names and terms the engine should spell your way")
+    live_beam_size: int = _opt(1, "Beam size for live dictation (1 is greedy and fastest)", minimum=1, maximum=10)
+
+
+@dataclass
+class AudioConfig:
+    input_device: str = _opt("", "Input device name or index; empty for the system default")
+    preroll_s: float = _opt(0.5, "Audio kept from before the hotkey so the first word is not clipped", minimum=0.0)
+    ring_capacity_s: float = _opt(120.0, "Capture buffer length; the reader is never this far behind in practice", minimum=5.0)
+
+
+@dataclass
+class StreamingConfig:
+    min_chunk_s: float = _opt(1.0, "Least new audio before the next live window is sent", minimum=0.1)
+    trim_at_s: float = _opt(20.0, "Trim the live buffer at the last committed word once it is this long", minimum=5.0, maximum=25.0)
+    no_speech_threshold: float = _opt(0.6, "Drop segments more likely silence than this ...")
+    logprob_threshold: float = _opt(-1.0, "... and less confident than this")
+    compression_ratio_threshold: float = _opt(2.4, "Drop repetitive segments above this compression ratio")
+
+
+@dataclass
+class NotesConfig:
+    notes_dir: str = _opt("", "Where notes are kept; empty for the user data folder")
+    beam_size: int = _opt(5, "Beam size for the record-then-transcribe pass", minimum=1, maximum=10)
+    audio_format: str = _opt("flac", "How a note's audio is kept", choices=["flac", "opus"])
+    transcribe_while_recording: bool = _opt(True, "Transcribe finished segments while the note is still recording")
+    paragraph_pause_s: float = _opt(2.0, "A pause this long starts a new paragraph", minimum=0.5)
+
+
+@dataclass
+class PunctuationConfig:
+    enabled: bool = _opt(False, "Re-punctuate notes with your personal punctuation model")
+    model_path: str = _opt("", "The active punctuation model (set by `dictate punctuation train`)")
+    pause_weight: float = _opt(0.3, "How much pauses between words count (0: text only)", minimum=0.0, maximum=2.0)
+    apply_live: bool = _opt(False, "Also re-punctuate live dictation")
+
+
+@dataclass
+class RemoteConfig:
+    base_url: str = _opt("http://127.0.0.1:8000/v1", "OpenAI-compatible server, up to and including /v1")
+    model: str = _opt("whisper-1", "Model name the server knows")
+    connect_timeout_s: float = _opt(5.0, "Connect timeout", minimum=0.1)
+    read_timeout_s: float = _opt(120.0, "Read timeout", minimum=1.0)
+    max_retries: int = _opt(3, "Retries on 429 and 5xx, with backoff", minimum=0)
+    max_upload_mb: float = _opt(24.0, "Split uploads above this size at pauses", minimum=1.0)
+
+
+@dataclass
+class OutputConfig:
+    backend: str = _opt("auto", "How text reaches the focused window: auto, xdotool, wtype, ydotool, clipboard, stdout")
+    typing_delay_ms: int = _opt(12, "Delay between typed characters (xdotool needs some for non-ASCII)", minimum=0)
+
+
+@dataclass
+class HotkeyConfig:
+    mode: str = _opt("push-to-talk", "push-to-talk or toggle", choices=["push-to-talk", "toggle"])
+    dictate: str = _opt("<ctrl>+<alt>+space", "Hotkey for voice typing")
+
+
+@dataclass
+class Config:
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    notes: NotesConfig = field(default_factory=NotesConfig)
+    punctuation: PunctuationConfig = field(default_factory=PunctuationConfig)
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    hotkeys: HotkeyConfig = field(default_factory=HotkeyConfig)
+    paths: Paths = field(default_factory=Paths.default, metadata={"persist": False})
+
+    @property
+    def notes_dir(self) -> Path:
+        return Path(self.notes.notes_dir).expanduser() if self.notes.notes_dir else self.paths.data_dir / "notes"
+
+
+def _sections(cfg: Config) -> dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata.get("persist", True)}
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    """Check a value read from TOML against the default's type (ints are accepted for floats)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"config: [{section}] {key} = {value!r} should be a {type(default).__name__}")
+    return value
+
+
+def load(paths: Paths | None = None) -> Config:
+    """Defaults overlaid with the user's config file; unknown keys are warned about and ignored."""
+    paths = paths or Paths.default()
+    cfg = Config(paths=paths)
+    try:
+        raw = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return cfg
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config: cannot read {paths.config_file}: {exc}") from exc
+    sections = _sections(cfg)
+    for name, values in raw.items():
+        section = sections.get(name)
+        if section is None or not isinstance(values, dict):
+            log.warning("config: ignoring unknown section [%s]", name)
+            continue
+        known = {f.name for f in dataclasses.fields(section)}
+        for key, value in values.items():
+            if key not in known:
+                log.warning("config: ignoring unknown key [%s] %s", name, key)
+                continue
+            setattr(section, key, _coerce(name, key, value, getattr(section, key)))
+    return cfg
+
+
+def changed_keys(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Only what differs from the defaults, by section."""
+    default = Config(paths=cfg.paths)
+    out: dict[str, dict[str, Any]] = {}
+    for name, section in _sections(cfg).items():
+        base = getattr(default, name)
+        diff = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+                if getattr(section, f.name) != getattr(base, f.name)}
+        if diff:
+            out[name] = diff
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"config: cannot store {value!r}")
+
+
+def dumps(cfg: Config) -> str:
+    lines: list[str] = []
+    for name, values in changed_keys(cfg).items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save(cfg: Config) -> Path:
+    """Write the changed keys atomically (a crash leaves the old file, never half a new one)."""
+    target = cfg.paths.config_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".toml.tmp")
+    tmp.write_text(dumps(cfg), encoding="utf-8")
+    os.replace(tmp, target)
+    return target

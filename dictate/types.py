@@ -1,0 +1,101 @@
+"""Data that crosses module and thread boundaries: frozen dataclasses with units in their names."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+SAMPLE_RATE_HZ = 16_000
+"""Every engine takes mono float32 audio in [-1, 1] at this rate."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    text: str  # as the engine produced it, usually with a leading space
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[Word, ...] = ()
+    # Whisper's own confidence figures, where the engine knows them (None otherwise).
+    no_speech_prob: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+
+    def shifted(self, offset_s: float) -> "Segment":
+        """The same segment with every time moved by `offset_s` (for audio cut from a longer stream)."""
+        return Segment(
+            start_s=self.start_s + offset_s,
+            end_s=self.end_s + offset_s,
+            text=self.text,
+            words=tuple(
+                Word(w.start_s + offset_s, w.end_s + offset_s, w.text, w.probability) for w in self.words
+            ),
+            no_speech_prob=self.no_speech_prob,
+            avg_logprob=self.avg_logprob,
+            compression_ratio=self.compression_ratio,
+        )
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # None: detect
+    beam_size: int = 1
+    initial_prompt: str | None = None
+    hotwords: tuple[str, ...] = ()  # personal vocabulary, biases decoding towards these spellings
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    # Upper bound on generated tokens per window; None lets the engine decide (Whisper's 448 context).
+    max_new_tokens: int | None = None
+    batch_size: int = 0  # > 1: faster-whisper's batched pipeline for long files
+    task: str = "transcribe"  # or "translate" (to English)
+    # Engine-specific extras that the protocol does not name (passed through untouched).
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+class RecordingMode(enum.Enum):
+    PUSH_TO_TALK = "push-to-talk"
+    TOGGLE = "toggle"
+
+
+class CommandKind(enum.Enum):
+    START = "start"
+    STOP = "stop"
+    TOGGLE = "toggle"
+    CANCEL = "cancel"
+    NOTE_START = "note-start"
+    NOTE_STOP = "note-stop"
+    QUIT = "quit"
+
+
+@dataclass(frozen=True)
+class Command:
+    """What hotkeys, IPC and the UI ask of the controller; they produce nothing else."""
+
+    kind: CommandKind
+    payload: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+class EventKind(enum.Enum):
+    STATE = "state"  # payload: state name
+    PARTIAL = "partial"  # payload: tentative text
+    COMMITTED = "committed"  # payload: committed text
+    PROGRESS = "progress"  # payload: fraction 0..1, label
+    ERROR = "error"  # payload: one-line message
+    NOTICE = "notice"  # payload: one-line message for the user
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the controller publishes; the UI and the CLI only listen."""
+
+    kind: EventKind
+    payload: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
