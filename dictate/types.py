@@ -29,6 +29,19 @@ class Segment:
     avg_logprob: float | None = None
     compression_ratio: float | None = None
 
+    def clamped(self, duration_s: float) -> "Segment":
+        """Times kept inside [0, duration_s]: decoders can predict timestamps past the audio's end."""
+        def c(t: float) -> float:
+            return min(max(t, 0.0), duration_s)
+
+        if 0.0 <= self.start_s <= self.end_s <= duration_s and all(0.0 <= w.start_s <= w.end_s <= duration_s
+                                                                  for w in self.words):
+            return self
+        words = tuple(Word(c(w.start_s), max(c(w.start_s), c(w.end_s)), w.text, w.probability) for w in self.words)
+        start = c(self.start_s)
+        return Segment(start, max(start, c(self.end_s)), self.text, words, self.no_speech_prob,
+                       self.avg_logprob, self.compression_ratio)
+
     def shifted(self, offset_s: float) -> "Segment":
         """The same segment with every time moved by `offset_s` (for audio cut from a longer stream)."""
         return Segment(

@@ -70,8 +70,9 @@ class FasterWhisperEngine:
                                                               clip_timestamps=self._clips(audio, options), **kwargs)
             else:
                 segments, _info = self._model.transcribe(audio, **kwargs)
+            duration = audio.size / SAMPLE_RATE_HZ
             for seg in segments:  # a lazy generator: decoding happens as we iterate
-                yield _convert(seg)
+                yield _convert(seg).clamped(duration)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"faster-whisper failed: {exc}") from exc
 

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from dictate.engines import check_audio
 from dictate.engines.models import ModelFormat, resolve
 from dictate.errors import EngineError, ModelError
-from dictate.types import Segment, TranscribeOptions, Word
+from dictate.types import SAMPLE_RATE_HZ, Segment, TranscribeOptions, Word
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ class WhisperCppEngine:
                 self._model.transcribe(audio)
             except Exception as exc:
                 raise EngineError(f"whisper.cpp failed: {exc}") from exc
-            return self._segments(options.word_timestamps)
+            duration = audio.size / SAMPLE_RATE_HZ
+            return [seg.clamped(duration) for seg in self._segments(options.word_timestamps)]
 
     def _configure(self, options: TranscribeOptions) -> None:
         pw = self._pw
