@@ -31,7 +31,11 @@ def _open(path: Path):
     except OSError as exc:
         raise AudioDecodeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not container.streams.audio:
+        # FFmpeg opens plain text as "tty" video (ANSI art): that is no media file to a user.
+        has_video = bool(container.streams.video) and container.format.name != "tty"
         container.close()
+        if not has_video:
+            raise AudioDecodeError(f"{path}: not an audio or video file that can be read")
         raise AudioDecodeError(f"{path}: has no audio track")
     return container
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dictate.batch import FileTranscript, transcribe_file
 from dictate.commands.common import add_engine_args, base_options, engine_name, err, load_config, make_engine
-from dictate.errors import AudioDecodeError, DictateError, EngineError, OutputError
+from dictate.errors import AudioDecodeError, EngineError, OutputError
 from dictate.formats import FORMATS, render
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
                    help="skip stretches without speech (default: on)")
     p.add_argument("--word-timestamps", action="store_true", help="word-level times (in JSON)")
-    p.add_argument("--format", default="txt", help=f"comma-separated: {','.join(FORMATS)} (default: txt)")
+    p.add_argument("--format", default=["txt"], type=_formats, help=f"comma-separated: {','.join(FORMATS)} (default: txt)")
     p.add_argument("--output-dir", type=Path, help="write FILE-STEM.FORMAT files here instead of printing")
     p.set_defaults(func=run)
 
@@ -38,7 +38,7 @@ def _formats(spec: str) -> list[str]:
     formats = [f.strip().lower() for f in spec.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise DictateError(f"unknown format {','.join(bad) or spec!r}; choose from {','.join(FORMATS)}")
+        raise argparse.ArgumentTypeError(f"unknown format {','.join(bad) or '(none)'}; choose from {','.join(FORMATS)}")
     return formats
 
 
@@ -87,7 +87,7 @@ def _write(result: FileTranscript, formats: list[str], out_dir: Path | None, met
 
 
 def run(args: argparse.Namespace) -> int:
-    formats = _formats(args.format)
+    formats = args.format
     if args.output_dir is not None:
         try:
             args.output_dir.mkdir(parents=True, exist_ok=True)
