@@ -22,8 +22,8 @@ pseudo-words, so any text can be encoded (byte-level BPE without merges) and
 decoded output reads like words.
 
 Random weights decode garbage until a token limit: callers must bound the
-output (faster-whisper ``max_new_tokens``; whisper.cpp ``max_tokens``), see the
-module's tests for the exact parameters.
+output: pass ``FASTER_WHISPER_BOUNDED`` / ``WHISPER_CPP_BOUNDED`` (below) to the
+engines' transcribe calls.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional
+from types import MappingProxyType
+from typing import Any, BinaryIO, Mapping, Optional
 
 import numpy as np
 
@@ -46,7 +47,23 @@ logger = logging.getLogger(__name__)
 
 # Bumped whenever the bytes written for the same (dims, seed) change, so stale
 # cache entries are never reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# Decoding options that keep random-weight decoding short: such a model never
+# emits <|endoftext|>, so each 30 s window runs to the token limit, and the
+# temperature fallback (on by default in both engines) would retry every window.
+# faster-whisper: WhisperModel.transcribe(audio, **FASTER_WHISPER_BOUNDED). CTranslate2
+# decodes about (prompt length + max_new_tokens) / 2 tokens per window.
+FASTER_WHISPER_BOUNDED: Mapping[str, Any] = MappingProxyType(
+    {"beam_size": 1, "temperature": 0.0, "max_new_tokens": 16, "condition_on_previous_text": False}
+)
+# pywhispercpp: Model(path, **WHISPER_CPP_BOUNDED) or model.transcribe(audio, **WHISPER_CPP_BOUNDED).
+# max_tokens caps tokens per segment (whisper.cpp stops at index >= max_tokens, so
+# max_tokens + 1 tokens); single_segment makes it one decode per 30 s window instead of
+# re-seeking to every (random) timestamp; temperature_inc=0 disables the fallback retries.
+WHISPER_CPP_BOUNDED: Mapping[str, Any] = MappingProxyType(
+    {"max_tokens": 16, "single_segment": True, "temperature_inc": 0.0, "no_context": True, "print_progress": False}
+)
 
 # Cache directory for cached_*_model(); override with DICTATE_TEST_MODELS_DIR.
 _DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / ".models"
@@ -210,7 +227,7 @@ def text_token_strings() -> list[str]:
     space = _bytes_to_unicode()[ord(" ")]
     words = [space + w for w in _pseudo_words(N_TEXT_TOKENS - len(byte_tokens) - 1)]
     # The real multilingual vocabulary has an empty token at id 50256, and
-    # CTranslate2 (>= 4.7) only reports is_multilingual when it is there.
+    # CTranslate2 (checked with 4.8.5) only reports is_multilingual when it is there.
     tokens = byte_tokens + words + [""]
     assert len(set(tokens)) == N_TEXT_TOKENS
     return tokens
@@ -309,14 +326,16 @@ def random_state_dict(dims: ModelDims, seed: int = 0) -> dict[str, np.ndarray]:
         return np.ones(n, dtype=np.float32)
 
     def block(prefix: str, n_state: int, cross: bool) -> None:
-        attns = ["attn", "cross_attn"] if cross else ["attn"]
-        for attn in attns:
-            sd[f"{prefix}.{attn}.query.weight"] = normal(n_state, n_state, std=n_state**-0.5)
+        # (name, query gain, output gain). Cross-attention is sharpened and amplified
+        # so the (mostly padded) audio visibly changes the decoded text.
+        attns = [("attn", 1.0, 0.5)] + ([("cross_attn", 4.0, 4.0)] if cross else [])
+        for attn, q_gain, out_gain in attns:
+            sd[f"{prefix}.{attn}.query.weight"] = normal(n_state, n_state, std=q_gain * n_state**-0.5)
             sd[f"{prefix}.{attn}.query.bias"] = zeros(n_state)
             sd[f"{prefix}.{attn}.key.weight"] = normal(n_state, n_state, std=n_state**-0.5)
             sd[f"{prefix}.{attn}.value.weight"] = normal(n_state, n_state, std=n_state**-0.5)
             sd[f"{prefix}.{attn}.value.bias"] = zeros(n_state)
-            sd[f"{prefix}.{attn}.out.weight"] = normal(n_state, n_state, std=0.5 * n_state**-0.5)
+            sd[f"{prefix}.{attn}.out.weight"] = normal(n_state, n_state, std=out_gain * n_state**-0.5)
             sd[f"{prefix}.{attn}.out.bias"] = zeros(n_state)
             sd[f"{prefix}.{attn}_ln.weight"] = ones(n_state)
             sd[f"{prefix}.{attn}_ln.bias"] = zeros(n_state)
@@ -328,9 +347,10 @@ def random_state_dict(dims: ModelDims, seed: int = 0) -> dict[str, np.ndarray]:
         sd[f"{prefix}.mlp_ln.bias"] = zeros(n_state)
 
     a = dims.n_audio_state
-    sd["encoder.conv1.weight"] = normal(a, dims.n_mels, 3, std=(3 * dims.n_mels) ** -0.5)
+    # Gain 3 on the convolutions: audio features must not drown in the positional embedding.
+    sd["encoder.conv1.weight"] = normal(a, dims.n_mels, 3, std=3.0 * (3 * dims.n_mels) ** -0.5)
     sd["encoder.conv1.bias"] = zeros(a)
-    sd["encoder.conv2.weight"] = normal(a, a, 3, std=(3 * a) ** -0.5)
+    sd["encoder.conv2.weight"] = normal(a, a, 3, std=3.0 * (3 * a) ** -0.5)
     sd["encoder.conv2.bias"] = zeros(a)
     sd["encoder.positional_embedding"] = _sinusoids(dims.n_audio_ctx, a)
     for i in range(dims.n_audio_layer):
@@ -600,6 +620,7 @@ def cached_ggml_model(dims: ModelDims = MICRO, seed: int = 0) -> Path:
     tmp = Path(tmp_name)
     try:
         build_ggml_model(tmp, dims, seed)
+        tmp.chmod(0o644)  # mkstemp creates 0600 files
         os.replace(tmp, final)  # atomic; identical content if another builder won
     finally:
         tmp.unlink(missing_ok=True)
