@@ -63,12 +63,22 @@ def _explicitly_chosen(backend: Any) -> bool:
     return bool(chosen) and chosen in (f"{cls.__module__}.{cls.__name__}", cls.__name__)
 
 
+def _priority(backend: Any) -> float:
+    try:
+        return float(getattr(backend, "priority", 1))
+    except Exception:  # a backend whose service went away since start-up (e.g. no session bus)
+        return -1.0
+
+
 def _candidates(backend: Any) -> list[Any]:
     """The concrete backends behind keyring's chainer, highest priority first."""
-    inner = getattr(backend, "backends", None)
+    try:
+        inner = getattr(backend, "backends", None)
+    except Exception:
+        inner = []
     if inner is None:
         return [backend]
-    return sorted(inner, key=lambda b: getattr(b, "priority", 0), reverse=True)
+    return sorted(inner, key=_priority, reverse=True)
 
 
 def _backend() -> Any:
@@ -76,8 +86,12 @@ def _backend() -> Any:
     failing Secret Service from silently spilling a key into a lower-priority plaintext file."""
     import keyring
 
-    for candidate in _candidates(keyring.get_keyring()):
-        if getattr(candidate, "priority", 1) <= 0:
+    try:
+        chosen = keyring.get_keyring()
+    except Exception as exc:  # keyring's own detection can fail on a half-configured desktop
+        raise SecretsError(f"{no_backend_message()} ({type(exc).__name__})") from None
+    for candidate in _candidates(chosen):
+        if _priority(candidate) <= 0:
             continue
         if _is_unsafe(candidate):
             if _explicitly_chosen(candidate):

@@ -57,6 +57,12 @@ class FallbackEngine:
     def active_name(self) -> str:
         return self.candidates[self._active].name
 
+    @property
+    def model_path(self) -> str:
+        """What the serving engine reports as its model (for transcript metadata)."""
+        built = self._engines.get(self._active)
+        return str(getattr(built, "model_path", self.active_name))
+
     def engine(self, index: int) -> object:
         if index not in self._engines:
             self._engines[index] = self.candidates[index].factory()

@@ -1,28 +1,13 @@
-"""Where to cut long audio so no piece is cut inside a word: in the middle of a pause found by
-webrtcvad, else at the quietest stretch. Pure functions over 16 kHz float32 arrays."""
+"""Where to cut long audio into pieces of bounded length without cutting a word: in the middle of
+the longest pause (webrtcvad) near the length limit, else at the quietest frame there."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dictate.types import SAMPLE_RATE_HZ
-
-FRAME_MS = 30
-FRAME = SAMPLE_RATE_HZ * FRAME_MS // 1000  # samples per VAD frame
-
-
-def speech_frames(audio: NDArray[np.float32], aggressiveness: int = 2) -> NDArray[np.bool_]:
-    """One flag per 30 ms frame: True where webrtcvad hears speech (a trailing partial frame is dropped)."""
-    import webrtcvad
-
-    vad = webrtcvad.Vad(aggressiveness)
-    n = audio.size // FRAME
-    pcm = (np.clip(audio[: n * FRAME], -1.0, 1.0) * 32767).astype("<i2")
-    raw = pcm.tobytes()
-    step = FRAME * 2
-    return np.fromiter((vad.is_speech(raw[i * step:(i + 1) * step], SAMPLE_RATE_HZ) for i in range(n)),
-                       dtype=bool, count=n)
+from dictate.audio.vad import FRAME_SAMPLES as FRAME
+from dictate.audio.vad import speech_flags
 
 
 def _best_cut(flags: NDArray[np.bool_], energy: NDArray[np.float64], lo: int, hi: int) -> int:
@@ -51,7 +36,7 @@ def cut_points(audio: NDArray[np.float32], max_samples: int, *, min_fraction: fl
         raise ValueError("pieces must be at least two VAD frames long")
     if audio.size <= max_samples:
         return []
-    flags = speech_frames(audio)
+    flags = speech_flags(audio)
     n = flags.size
     frames = audio[: n * FRAME].reshape(n, FRAME).astype(np.float64)
     energy = np.mean(frames * frames, axis=1)
