@@ -40,7 +40,10 @@ def _run_app(args: argparse.Namespace) -> int:
     try:
         from dictate.ui.app import run
     except ImportError as exc:
-        raise DictateError(f"the desktop app is not available ({exc}); run `dictate doctor` or `dictate --help`") from exc
+        if getattr(exc, "name", "") != "dictate.ui.app":
+            raise DictateError(f"the desktop app cannot start ({exc}); run `dictate doctor`") from exc
+        raise DictateError("the tray app is not in this version yet: use `dictate listen` for voice typing "
+                           "in the terminal, `dictate transcribe FILE`, or `dictate --help`") from None
     return run(args)
 
 

@@ -63,7 +63,7 @@ class WhisperCppEngine:
         params.strategy = (pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam
                            else pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY)
         params.beam_search = {"beam_size": options.beam_size if beam else -1, "patience": -1.0}
-        params.language = options.language or "auto"
+        params.language = options.language or ""  # empty: detect ("auto" also works but logs a warning)
         params.translate = options.task == "translate"
         prompt = " ".join(filter(None, [options.initial_prompt, ", ".join(options.hotwords)]))
         params.initial_prompt = prompt
