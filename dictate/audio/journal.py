@@ -37,6 +37,9 @@ HEADER_BYTES = 44
 SYNC_INTERVAL_S = 1.0
 PART_MAX_SAMPLES = 3600 * SAMPLE_RATE_HZ  # one hour per part keeps every WAV far below its 4 GB limit
 
+# Journals this process is still working on (recording, or turning into a note).
+_ACTIVE: set[Path] = set()
+
 # The errors that mean "the disk (or this file's quota) is full".
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
@@ -130,6 +133,7 @@ class JournalWriter:
         self._failed: OutputError | None = None
         self._open_part()
         _fsync_dir(self.folder)
+        _ACTIVE.add(self.folder.resolve())
 
     @classmethod
     def create(cls, journal_root: Path, meta: dict[str, Any] | None = None, **kwargs: Any) -> "JournalWriter":
@@ -304,11 +308,12 @@ class Journal:
         return self.num_samples / SAMPLE_RATE_HZ
 
     def writer_alive(self) -> bool:
-        """True while the process that writes this journal still runs (then it is not ours to recover)."""
+        """True while the process that wrote this journal still works on it (recording, or making
+        the note): then it is not to be recovered."""
         pid = self.sidecar.get("pid")
-        if self.state != JournalState.RECORDING or not isinstance(pid, int) or pid == os.getpid():
-            return False
-        return _pid_alive(pid)
+        if pid == os.getpid():
+            return self.folder.resolve() in _ACTIVE
+        return isinstance(pid, int) and _pid_alive(pid)
 
     def repair(self) -> int:
         """Cut a torn last sample and set each part's header from its length, making every part a
@@ -360,6 +365,11 @@ class Journal:
 
     def delete(self) -> None:
         shutil.rmtree(self.folder)
+
+
+def release(folder: Path) -> None:
+    """This process is done with the journal (made into a note, or given up): recovery may take it."""
+    _ACTIVE.discard(Path(folder).resolve())
 
 
 def _pid_alive(pid: int) -> bool:
