@@ -79,13 +79,14 @@ class FallbackEngine:
         last_error: DictateError | None = None
         for index in self._order():
             candidate = self.candidates[index]
-            rest = audio[int(round(done_s * SAMPLE_RATE_HZ)):] if done_s > 0 else audio
+            base_s = done_s  # this engine's audio starts here in the caller's clock
+            rest = audio[int(round(base_s * SAMPLE_RATE_HZ)):] if base_s > 0 else audio
             try:
                 engine = self.engine(index)
                 it = getattr(engine, "transcribe_iter", None)
                 segments = it(rest, options) if callable(it) else iter(engine.transcribe(rest, options))
                 for seg in segments:
-                    seg = seg.shifted(done_s) if done_s > 0 else seg
+                    seg = seg.shifted(base_s) if base_s > 0 else seg
                     yield seg
                     # The next engine starts after the last delivered segment.
                     resume_s = max(seg.end_s, 0.0)
