@@ -18,6 +18,9 @@ FRAME_MS = 30
 FRAME_SAMPLES = SAMPLE_RATE_HZ * FRAME_MS // 1000
 FRAME_S = FRAME_MS / 1000.0
 DEFAULT_AGGRESSIVENESS = 2  # 0 (keeps most) .. 3 (strictest); 2 is the usual choice for dictation
+# webrtcvad keeps saying "speech" for up to a second after speech stops (its hangover); a frame
+# quieter than this (-55 dBFS, below any voice at a microphone) is silence whatever it says.
+MIN_SPEECH_RMS = 10 ** (-55 / 20)
 
 
 def _vad(aggressiveness: int):
@@ -37,8 +40,13 @@ def speech_flags(audio: NDArray[np.float32], aggressiveness: int = DEFAULT_AGGRE
     pcm = to_int16(audio)
     n = pcm.size // FRAME_SAMPLES
     flags = np.zeros(n, dtype=bool)
+    if n == 0:
+        return flags
+    frames_f = np.asarray(audio[:n * FRAME_SAMPLES], dtype=np.float32).reshape(n, FRAME_SAMPLES)
+    loud = np.sqrt(np.mean(np.square(frames_f, dtype=np.float64), axis=1)) >= MIN_SPEECH_RMS
     for i in range(n):
-        flags[i] = vad.is_speech(pcm[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES].tobytes(), SAMPLE_RATE_HZ)
+        # webrtcvad still sees every frame: its state (and hangover) follows the real signal
+        flags[i] = vad.is_speech(pcm[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES].tobytes(), SAMPLE_RATE_HZ) and loud[i]
     return flags
 
 
