@@ -125,9 +125,11 @@ def test_file_transcription_opens_no_connection(guard, request, engine, model_fi
 def test_note_session_opens_no_connection(guard, ct2_model, speech_wav, isolated_dirs, capsys):
     code = cli.main(["note", "start", "--input", str(speech_wav), "--speed", "8", "--model", str(ct2_model),
                      "--max-new-tokens", "4"])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 0, err
     assert "note saved in" in err
+    assert out.strip(), "faster-whisper transcribed the note (random weights still produce words)"
+    assert list((isolated_dirs / "data" / "notes").rglob("*.flac")), "the note's audio was kept"
     assert guard.events == [], f"network use during a local note: {guard.events}"
 
 
