@@ -275,3 +275,53 @@ def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=N
     if final_at is None:
         final_at = now
     return SimResult(committed, session.windows, session.max_window_s, final_at - end_of_input, last_cost, commits)
+
+
+# -- for CLI tests: the script travels in a file, the engine is built by `module:attribute` --------
+
+SCRIPT_ENV = "DICTATE_TEST_SCRIPT"
+
+
+def save_script(script: Script, directory) -> tuple:
+    """Write the script's audio as a float32 WAV (decoded bit-exact) and its words as JSON next to
+    it; returns (wav path, env for a subprocess that uses `--engine tests.support.scripted_engine:from_env`)."""
+    import json
+    from fractions import Fraction
+    from pathlib import Path
+
+    import av
+
+    directory = Path(directory)
+    wav = directory / "script.wav"
+    with av.open(str(wav), "w", format="wav") as container:
+        stream = container.add_stream("pcm_f32le", rate=SR)
+        stream.layout = "mono"
+        for start in range(0, script.audio.size, 4096):
+            block = script.audio[start:start + 4096].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="flt", layout="mono")
+            frame.sample_rate = SR
+            frame.pts = start
+            frame.time_base = Fraction(1, SR)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    words = directory / "script.json"
+    words.write_text(json.dumps([[w.start_s, w.end_s, w.text] for w in script.words]))
+    return wav, {SCRIPT_ENV: str(words)}
+
+
+def from_env() -> ScriptedEngine:
+    """Zero-argument factory: the script named by $DICTATE_TEST_SCRIPT, its audio decoded from the
+    WAV beside it exactly as `dictate listen --input` decodes it."""
+    import json
+    import os
+    from pathlib import Path
+
+    from dictate.audio.files import decode
+
+    words_path = Path(os.environ[SCRIPT_ENV])
+    words = tuple(ScriptWord(a, b, t) for a, b, t in json.loads(words_path.read_text()))
+    audio = decode(words_path.with_suffix(".wav"))
+    kwargs = json.loads(os.environ.get(SCRIPT_ENV + "_OPTIONS", "{}"))
+    return ScriptedEngine(Script(words, audio), **kwargs)
