@@ -67,15 +67,18 @@ def _label(marks: str) -> int:
 
 
 def case_of(core: str) -> int:
-    letters = [c for c in core if c.isalpha()]
-    if not letters:
-        return NOALPHA
-    if all(c.islower() for c in letters):
+    if core.islower():  # the common case first: str methods, no per-character Python loop
         return LOWER
-    if len(letters) > 1 and all(c.isupper() for c in letters):
-        return UPPER
-    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+    for i, first in enumerate(core):
+        if first.isalpha():
+            break
+    else:
+        return NOALPHA
+    rest = core[i + 1:]
+    if first.isupper() and (rest.islower() or not any(c.isalpha() for c in rest)):
         return CAPITAL
+    if core.isupper():
+        return UPPER
     return MIXED
 
 

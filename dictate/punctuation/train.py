@@ -42,11 +42,15 @@ MAX_WORDS = 2_000_000  # more adds little and costs memory; the rest is left out
 @dataclass(frozen=True)
 class TrainOptions:
     bits: int = 18  # 2**18 rows x 9 classes: 4.7 MB as float16 on disk
-    epochs: int = 4
+    epochs: int = 0  # 0: by corpus size (small corpora need more passes, large ones fewer)
     batch_size: int = 512
     learning_rate: float = 0.15
     none_weight: float = 0.4  # "no mark" is ~85% of gaps: down-weight it so rare marks get learnt
-    folds: int = 2  # out-of-fold predictions for calibration
+    folds: int = 3  # out-of-fold predictions for calibration
+    # The final model is the average of the fold models, so the calibration measured on their
+    # out-of-fold predictions holds for it (a refit on all data is more confident on rare marks,
+    # and calibrated offsets then overshoot on new text). False: refit on everything.
+    average_folds: bool = True
     calibrate: bool = True
     seed: int = 0
 
@@ -86,6 +90,10 @@ def _prepare(paragraphs: Sequence[str], bits: int) -> _Data:
     return _Data(parsed, keys, lengths, labels, rows, para)
 
 
+def auto_epochs(n_words: int) -> int:
+    return 6 if n_words < 100_000 else 4 if n_words < 400_000 else 3
+
+
 def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
          progress: Callable[[float], None] | None = None) -> NDArray[np.float32]:
     """Multinomial logistic regression, sparse AdaGrad: only the rows a batch touches are updated."""
@@ -96,9 +104,10 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
     class_weight[NONE] = opts.none_weight
     rng = np.random.default_rng(opts.seed)
     lr = np.float32(opts.learning_rate)
-    steps = opts.epochs * ((n + opts.batch_size - 1) // opts.batch_size)
+    epochs = opts.epochs or auto_epochs(n)
+    steps = epochs * ((n + opts.batch_size - 1) // opts.batch_size)
     step = 0
-    for _ in range(opts.epochs):
+    for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, opts.batch_size):
             batch = order[start:start + opts.batch_size]
@@ -111,6 +120,7 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
             p[np.arange(len(yb)), yb] -= 1.0
             p *= class_weight[yb][:, None]
             uniq, inv = np.unique(xb.ravel(), return_inverse=True)
+            # Sum the gradient per touched row (bincount per class beats np.add.at several times over).
             g = np.empty((len(uniq), N_CLASSES), dtype=np.float32)
             g_rep = np.repeat(p, n_feat, axis=0)
             for c in range(N_CLASSES):
@@ -214,18 +224,24 @@ def train_model(
         fold_of_para = rng.integers(0, options.folds, size=len(data.lengths))
         fold = fold_of_para[data.para_of_word]
         oof = np.empty((n, N_CLASSES), dtype=np.float64)
+        averaged = np.zeros((1 << options.bits, N_CLASSES), dtype=np.float32) if options.average_folds else None
         for k in range(options.folds):
             train_idx = np.flatnonzero(fold != k)
             test_idx = np.flatnonzero(fold == k)
             cb = (lambda f, k=k: progress("calibrating", (k + f) / options.folds)) if progress else None
             w = _fit(data.rows[train_idx], data.labels[train_idx], options, cb)
             oof[test_idx] = _log_probs(w, data.rows[test_idx])
+            if averaged is not None:
+                averaged += w / options.folds
             del w
         # Paragraph ends are forced to a sentence end at inference: calibrate on the gaps inside.
         inside = np.ones(n, dtype=bool)
         inside[np.cumsum(data.lengths) - 1] = False
         offsets = calibrate(oof[inside], data.labels[inside])
-    weights = _fit(data.rows, data.labels, options, (lambda f: progress("training", f)) if progress else None)
+    if options.calibrate and options.folds >= 2 and averaged is not None:
+        weights = averaged
+    else:
+        weights = _fit(data.rows, data.labels, options, (lambda f: progress("training", f)) if progress else None)
     truecase = _truecaser(data.parsed)
     style = style_figures(data.parsed)
     meta = {
