@@ -151,9 +151,11 @@ class SpanPass:
 class JournalEncoder:
     """The note-encoder thread: compresses the journal into the note's audio file while it grows."""
 
-    def __init__(self, journal: Journal, fmt: str, available: Callable[[], int]) -> None:
+    def __init__(self, journal: Journal, fmt: str, available: Callable[[], int], folder: Path) -> None:
         self.journal = journal
-        self.path = journal.folder / audio_file_name(fmt)
+        # Straight into the note's folder: a full journal disk does not stop the note being made.
+        self.folder = folder
+        self.path = folder / audio_file_name(fmt)
         self._fmt = fmt
         self._available = available  # samples safely in the journal (the writer's count)
         self._done = threading.Event()
@@ -169,11 +171,25 @@ class JournalEncoder:
         """Encode what is left and close the file; None (with `error` set) when it failed."""
         self._done.set()
         self._thread.join()
-        return None if self.error else self.path
+        if self.error:
+            self.discard()
+            return None
+        return self.path
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()  # only if empty: never anything else in it
+        except OSError:
+            pass
 
     def _run(self) -> None:
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             encoder = AudioEncoder(self.path, self._fmt)
+        except OSError as exc:
+            self.error = OutputError(f"cannot create the note folder {self.folder}: {exc.strerror or exc}")
+            return
         except OutputError as exc:
             self.error = exc
             return
@@ -263,7 +279,8 @@ class NoteRecorder:
         self.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
         self._pass = SpanPass(self.journal, self._engine_factory, self.job.options, on_error=lambda exc: self._on_notice(
             f"{exc}; recording goes on and the note will be kept for a retry")).start()
-        self._encoder = JournalEncoder(self.journal, self.job.audio_format, lambda: self.writer.samples_written).start()
+        self._encoder = JournalEncoder(self.journal, self.job.audio_format, lambda: self.writer.samples_written,
+                                       NoteStore(self.cfg.notes_dir).folder_for(self.writer.id)).start()
         return self.writer
 
     def record(self, duration_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -339,7 +356,7 @@ class NoteRecorder:
             self._pass.finish()
         if self._encoder is not None:
             self._encoder.finish()
-            self._encoder.path.unlink(missing_ok=True)
+            self._encoder.discard()
         if self.writer is not None:
             self.writer.close(state)
             release(self.writer.folder)
@@ -393,7 +410,7 @@ def make_note(cfg: Config, journal: Journal, job: NoteJob, span_pass: SpanPass, 
         return NoteOutcome(None, journal.folder, "", NoteStatus.PENDING, notices, msg)
     store = NoteStore(cfg.notes_dir)
     try:
-        audio_path = store.put_audio(journal.id, audio)
+        audio_path = audio if audio.parent == store.folder_for(journal.id) else store.put_audio(journal.id, audio)
     except OutputError as exc:
         msg = f"{exc}; the recording is kept in {journal.folder} (run `dictate note recover`)"
         release(journal.folder)
@@ -487,7 +504,8 @@ def recover(cfg: Config, journal: Journal, engine_factory: EngineFactory, *, eng
     samples = journal.repair()
     notices = [f"recovered from an interrupted recording ({_mmss(samples / SAMPLE_RATE_HZ)} of audio)"]
     job = job_from_sidecar(cfg, journal.sidecar, engine=engine, model=model, overrides=overrides)
-    encoder = JournalEncoder(journal, job.audio_format, lambda: samples).start()
+    encoder = JournalEncoder(journal, job.audio_format, lambda: samples,
+                             NoteStore(cfg.notes_dir).folder_for(journal.id)).start()
     span_pass = transcribe_journal(journal, job, engine_factory)
     audio = encoder.finish()
     return make_note(cfg, journal, job, span_pass, audio, encoder.error,

@@ -122,8 +122,9 @@ class Segmenter:
             runs = _runs(smooth)
             speech = [(a, b) for a, b, v in runs if v]
             if not speech:
-                # Keep just enough silence to pad the next speech's start.
-                self._drop(max(0, self._flags.size - self._pad_f))
+                # Keep enough to pad the next speech's start, and to let a click just before it
+                # join that speech as it would with the whole recording in view.
+                self._drop(max(0, self._flags.size - self._pad_f - self._pause_f))
                 return out
             first = speech[0][0]
             g0 = max(0, first - self._pad_f)

@@ -135,8 +135,11 @@ def run_start(args: argparse.Namespace) -> int:
     recorder = NoteRecorder(source, cfg, job, lambda: make_engine(args, cfg), background=args.background,
                             on_notice=err)
     writer = recorder.open()
-    _write_state(cfg, {"pid": os.getpid(), "id": writer.id, "journal": str(writer.folder),
-                       "started_at": datetime.now().astimezone().isoformat(timespec="seconds")})
+    try:
+        _write_state(cfg, {"pid": os.getpid(), "id": writer.id, "journal": str(writer.folder),
+                           "started_at": datetime.now().astimezone().isoformat(timespec="seconds")})
+    except OSError as exc:  # recording matters more than being reachable from another shell
+        err(f"`dictate note stop` will not reach this recording ({exc.strerror or exc}); stop it with Ctrl-C")
     previous = {sig: signal.signal(sig, lambda *_: recorder.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     err(f"recording note {writer.id}" + (f" from {args.input}" if args.input else "")
         + " (stop with Ctrl-C or `dictate note stop`)")
