@@ -1,0 +1,239 @@
+"""StreamingSession driven by the scripted engine (words wholly inside a window are recognised, cut
+ones garbled, silence hallucinated on): zero words lost, doubled or inserted across many window
+boundaries; then the threaded loop with a deliberately slow engine: no sample lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from dictate.audio.capture import FileSource
+from dictate.live import LiveTranscriber
+from dictate.streaming import StreamingParams, StreamingSession, compression_ratio
+from dictate.types import SAMPLE_RATE_HZ, Segment, TranscribeOptions, Word
+from dictate.worker import EngineWorker, JobCancelled, Priority
+from tests.support.scripted_engine import ScriptedEngine, build_script, simulate
+
+SR = SAMPLE_RATE_HZ
+
+# 45 s of run-on speech (no pause over 100 ms), then utterances between silences where the engine
+# hallucinates.
+PIECES = [("silence", 1.0), ("speech", 45.0), ("silence", 3.0), ("speech", 8.0), ("silence", 4.0),
+          ("speech", 5.0), ("silence", 0.8)]
+
+COSTS = {
+    "fast": lambda window_s: 0.05,
+    "whisper-like": lambda window_s: 0.4 + 0.05 * window_s,  # mostly a fixed cost per window
+    "slow": lambda window_s: 1.5 + 0.05 * window_s,
+    "rtf-0.9": lambda window_s: 0.9 * window_s,
+}
+
+
+def texts(words) -> list[str]:
+    return [w.text.strip() for w in words]
+
+
+def assert_same_words(got: list[Word], script) -> None:
+    """Exactly the spoken words, in order, each once, at the right time."""
+    assert texts(got) == script.texts
+    for heard, said in zip(got, script.words):
+        assert abs(heard.start_s - said.start_s) < 0.05 and abs(heard.end_s - said.end_s) < 0.05
+
+
+@pytest.mark.parametrize("cost", sorted(COSTS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_word_lost_doubled_or_inserted(cost, seed):
+    script = build_script(PIECES, seed=seed)
+    engine = ScriptedEngine(script)
+    session = StreamingSession(StreamingParams())
+    result = simulate(session, script.audio, engine, cost=COSTS[cost])
+    assert_same_words(result.committed, script)
+    assert engine.cut_words >= 3 if cost == "rtf-0.9" else engine.cut_words >= 10  # boundaries inside words
+    assert result.windows >= (5 if cost == "rtf-0.9" else 10)
+    assert result.max_window_s < 25.5  # never near Whisper's 30 s
+    assert engine.silent_calls == 0  # windows without speech are not sent
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_repetition_loops_are_not_committed(seed):
+    script = build_script(PIECES, seed=seed)
+    engine = ScriptedEngine(script, loop_every=3)  # every third call loops
+    session = StreamingSession(StreamingParams())
+    result = simulate(session, script.audio, engine, cost=COSTS["whisper-like"])
+    assert_same_words(result.committed, script)
+
+
+def test_hallucinations_on_silence_are_dropped():
+    # long silences inside windows: the engine "hears" phrases there, some flagged, some confident
+    script = build_script([("speech", 3.0), ("silence", 2.5), ("speech", 3.0), ("silence", 2.5),
+                           ("speech", 2.0), ("silence", 1.5)], seed=5)
+    engine = ScriptedEngine(script)
+    params = StreamingParams(utterance_silence_s=3.0)  # keep the silences inside windows
+    session = StreamingSession(params)
+    result = simulate(session, script.audio, engine, cost=COSTS["slow"])
+    assert_same_words(result.committed, script)
+    assert session.dropped_segments + session.dropped_words > 0  # there was something to drop
+
+
+def test_windows_are_trimmed_between_words_and_stay_short():
+    script = build_script([("speech", 70.0), ("silence", 1.0)], seed=7)
+    engine = ScriptedEngine(script)
+    session = StreamingSession(StreamingParams(trim_at_s=20.0))
+    result = simulate(session, script.audio, engine, cost=COSTS["whisper-like"])
+    assert_same_words(result.committed, script)
+    starts = [a for a, _ in engine.windows]
+    assert max(b - a for a, b in engine.windows) < 25.5
+    assert max(starts) > 40  # the buffer moved on
+    # no window starts inside a word (beyond the engine's tolerance)
+    for a in starts:
+        assert not any(w.start_s + 0.04 < a < w.end_s - 0.04 for w in script.words), a
+
+
+@pytest.mark.parametrize("trailing_s", [0.4, 0.0])
+def test_final_latency_does_not_grow_with_the_utterance(trailing_s):
+    """The wait after stop: only the uncommitted tail is left. Stop 0.4 s after the last word (push
+    to talk released), or in the middle of a word (then at most the call already running is
+    waited for, on top of the tail)."""
+    latencies = {}
+    for seconds in (5.0, 60.0):
+        pieces = [("speech", seconds)] + ([("silence", trailing_s)] if trailing_s else [])
+        script = build_script(pieces, seed=3)
+        engine = ScriptedEngine(script)
+        session = StreamingSession(StreamingParams())
+        result = simulate(session, script.audio, engine, cost=COSTS["whisper-like"])
+        if trailing_s:
+            assert_same_words(result.committed, script)
+            assert result.final_latency_s <= 1.5 * result.tail_engine_s + 0.05
+        else:  # the last word may be cut by the stop itself
+            assert texts(result.committed)[:-1] == script.texts[:len(result.committed) - 1]
+            assert result.final_latency_s <= 2.0 * result.tail_engine_s + 0.05
+        latencies[seconds] = result.final_latency_s
+    assert latencies[60.0] <= 1.3 * latencies[5.0] + 0.05
+
+
+def test_prompt_is_the_committed_text():
+    script = build_script([("speech", 12.0), ("silence", 1.0)], seed=2)
+    engine = ScriptedEngine(script)
+    session = StreamingSession(StreamingParams(), TranscribeOptions(language="en"))
+    prompts = []
+    real = engine.transcribe
+
+    def spy(audio, options):
+        prompts.append((options.initial_prompt, session.committed_text.strip()))
+        assert options.word_timestamps and options.language == "en"
+        return real(audio, options)
+
+    engine.transcribe = spy
+    simulate(session, script.audio, engine)
+    assert all((p or "") == c[-200:] for p, c in prompts)
+    assert any(p for p, _ in prompts)
+
+
+# -- guards as pure functions ---------------------------------------------------------------------
+
+def _words(*names, start=0.0, step=0.3):
+    return [Word(start + i * step, start + i * step + 0.25, " " + n) for i, n in enumerate(names)]
+
+
+def test_loop_guard_keeps_the_first_occurrence():
+    cut = StreamingSession._cut_loop(_words("we", "went", "to", "the", "the", "the", "the", "the"))
+    assert texts(cut) == ["we", "went", "to", "the"]
+    cut = StreamingSession._cut_loop(_words("a", "b", "and", "then", "and", "then", "and", "then", "x"))
+    assert texts(cut) == ["a", "b", "and", "then"]
+    ok = _words("very", "very", "good", "and", "then", "and", "then")  # legit repeats stay
+    assert StreamingSession._cut_loop(ok) == ok
+
+
+def test_segment_guards():
+    s = StreamingSession(StreamingParams())
+    w = tuple(_words("hello"))
+    assert s._segment_ok(Segment(0, 1, " hello", w, no_speech_prob=0.1, avg_logprob=-0.3, compression_ratio=1.1))
+    assert not s._segment_ok(Segment(0, 1, " hello", w, no_speech_prob=0.9, avg_logprob=-1.5, compression_ratio=1.1))
+    assert s._segment_ok(Segment(0, 1, " hello", w, no_speech_prob=0.9, avg_logprob=-0.2, compression_ratio=1.1))
+    looped = " and so on" * 30
+    assert compression_ratio(looped) > 2.4
+    assert not s._segment_ok(Segment(0, 1, looped, w))  # ratio computed when the engine gives none
+
+
+def test_silence_is_not_sent_and_buffer_stays_small():
+    session = StreamingSession(StreamingParams())
+    calls = []
+    for _ in range(300):  # 30 s of silence
+        session.feed(np.zeros(1600, dtype=np.float32))
+        w = session.next_window()
+        if w is not None:
+            calls.append(w)
+    assert calls == []
+    assert session.buffer_s < 1.0
+    session.finish()
+    assert session.next_window() is None and session.done
+
+
+# -- EngineWorker ----------------------------------------------------------------------------------
+
+class _Recorder:
+    def __init__(self, delay_s=0.0):
+        self.seen = []
+        self.delay_s = delay_s
+        self.gate = threading.Event()
+
+    def transcribe(self, audio, options):
+        self.gate.wait(5)
+        self.seen.append(options.initial_prompt)
+        time.sleep(self.delay_s)
+        if options.initial_prompt == "boom":
+            raise RuntimeError("engine exploded")
+        return [Segment(0, 1, options.initial_prompt or "")]
+
+
+def test_worker_runs_live_before_batch_and_cancels():
+    eng = _Recorder()
+    audio = np.zeros(160, dtype=np.float32)
+    with EngineWorker(eng) as worker:
+        first = worker.submit(audio, TranscribeOptions(initial_prompt="first"), priority=Priority.BATCH)
+        time.sleep(0.05)  # the engine thread is now blocked inside "first"
+        batch = worker.submit(audio, TranscribeOptions(initial_prompt="batch"), priority=Priority.BATCH)
+        cancelled = worker.submit(audio, TranscribeOptions(initial_prompt="never"), priority=Priority.LIVE)
+        live = worker.submit(audio, TranscribeOptions(initial_prompt="live"), priority=Priority.LIVE)
+        cancelled.cancel()
+        done = []
+        bad = worker.submit(audio, TranscribeOptions(initial_prompt="boom"), on_done=done.append)
+        eng.gate.set()
+        assert live.result(5)[0].text == "live"
+        assert batch.result(5)[0].text == "batch"
+        with pytest.raises(JobCancelled):
+            cancelled.result(5)
+        from dictate.errors import EngineError
+
+        with pytest.raises(EngineError, match="exploded"):
+            bad.result(5)
+        assert done == [bad]
+        assert first.result(5)[0].text == "first"
+    assert eng.seen == ["first", "live", "boom", "batch"]
+    assert worker._thread.name == "dictate-engine" and not worker._thread.is_alive()
+
+
+# -- the threaded loop: a slow engine never stalls capture -----------------------------------------
+
+@pytest.mark.slow
+def test_slow_engine_loses_no_sample():
+    """Four minutes of dictation with pauses, played at 8x through the ring, against an engine
+    with a real-time factor of 0.9 (in wall time: it is as slow as the played audio is fast)."""
+    speed = 8.0
+    pieces = [("silence", 0.5)] + [("speech", 25.0), ("silence", 1.5)] * 9
+    script = build_script(pieces, seed=11)
+    engine = ScriptedEngine(script, rtf=0.9 / speed)
+    source = FileSource(script.audio, speed=speed, ring_capacity_s=120.0)
+    session = StreamingSession(StreamingParams())
+    committed = []
+    with EngineWorker(engine) as worker:
+        stats = LiveTranscriber(source, worker, session, lambda c: committed.extend(c.words)).run()
+    assert stats.samples_lost == 0 and stats.overflows == 0
+    assert stats.samples_captured == script.audio.size
+    assert stats.duration_s == pytest.approx(script.duration_s)
+    assert stats.max_window_s < 25.5
+    assert stats.engine_busy_s > 0.5 * 0.9 * script.duration_s / speed  # the engine really was busy
+    assert texts(committed) == script.texts
