@@ -86,6 +86,19 @@ class NoteJob:
                    paragraph_pause_s=cfg.notes.paragraph_pause_s, source=source)
 
 
+class WorkerEngine:
+    """An Engine that runs on the app's EngineWorker as a batch job, so live dictation keeps going
+    first and one thread still owns the model: pass `lambda: WorkerEngine(worker)` as the factory."""
+
+    def __init__(self, worker: Any) -> None:
+        self._worker = worker
+
+    def transcribe(self, audio: NDArray[np.float32], options: TranscribeOptions) -> list:
+        from dictate.worker import Priority
+
+        return self._worker.submit(audio, options, priority=Priority.BATCH).result()
+
+
 # --- background workers ---------------------------------------------------------------------------
 
 class SpanPass:

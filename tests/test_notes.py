@@ -256,6 +256,46 @@ def test_engine_failure_leaves_a_pending_note_that_can_be_retried(speech_wav) ->
     assert NoteStore(cfg().notes_dir).get(note.id).status == NoteStatus.READY
 
 
+def test_background_pass_through_the_engine_worker(speech_wav) -> None:
+    from dictate.notes import WorkerEngine
+    from dictate.worker import EngineWorker
+
+    _, audio = speech_wav
+    with EngineWorker(ToneEngine()) as worker:
+        rec = make_recorder(audio[:25 * R], lambda: WorkerEngine(worker))
+        rec.record()
+        out = rec.finish()
+        assert worker.jobs_run >= 2
+    assert out.status == NoteStatus.READY and "Hz" in out.text
+
+
+def test_personal_punctuation_model_is_applied_when_enabled(speech_wav, tmp_path) -> None:
+    from dictate.punctuation import read_corpus, train_model
+
+    fixtures = REPO / "tests" / "fixtures" / "punctuation"
+    model = train_model(read_corpus([fixtures / "bierce_devils_dictionary.txt"]).paragraphs)
+    model_path = tmp_path / "punct.model"
+    model.save(model_path)
+    c = cfg()
+    c.punctuation.enabled = True
+    c.punctuation.model_path = str(model_path)
+    config_mod.save(c)
+    _, audio = speech_wav
+    rec = make_recorder(audio[:25 * R], ToneEngine)
+    rec.record()
+    out = rec.finish()
+    assert out.note.meta["punctuation"] == "personal" and not out.notices
+    # the scripted engine writes no punctuation at all ("380 Hz 400 Hz"): marks come from the model
+    assert any(ch in out.text for ch in ".,;:!?")
+    c.punctuation.model_path = str(tmp_path / "missing.model")
+    config_mod.save(c)
+    rec = make_recorder(audio[:10 * R], ToneEngine)
+    rec.record()
+    out = rec.finish()
+    assert out.status == NoteStatus.READY and out.note.meta["punctuation"] == "whisper"
+    assert any("punctuation model" in n for n in out.notices)
+
+
 def test_disk_full_stops_recording_with_an_intact_journal(speech_wav) -> None:
     import errno
     import os
