@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from dictate.punctuation.errors import PunctuationError
 
