@@ -28,6 +28,7 @@ _CHUNK = re.compile(
 )
 _DASH_SPLIT = re.compile(r"—|–|--+")
 _DIGIT = re.compile(r"\d")
+_DOTTED = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")  # U.S, e.g, p.m: a dotted abbreviation, not 3.5
 # A period after these belongs to the word, not to the sentence.
 ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr vs etc prof inc ltd co ca cf al approx dept esp fig gen gov sgt capt col lt mt".split()
@@ -126,7 +127,7 @@ def parse(paragraph: str) -> Parsed:
                     continue
                 continue
             if trail.startswith(".") and not trail.startswith("..") and (
-                "." in core or core.lower() in ABBREVIATIONS
+                _DOTTED.fullmatch(core) or core.lower() in ABBREVIATIONS
             ):
                 core += "."
                 trail = trail[1:]
@@ -166,7 +167,8 @@ def render(words: list[str], labels: list[int], forms: tuple[str, ...] = DEFAULT
         if label == DASH and i < last:
             out.append(form)  # " — " carries its own spaces, "—" joins the words
         else:
-            out.append(form.strip() if label == DASH else form)
+            if not (form == "." and word.endswith(".")):  # "etc." ends a sentence with one period
+                out.append(form.strip() if label == DASH else form)
             out.append(" ")
     return "".join(out).rstrip()
 
