@@ -140,3 +140,16 @@ def test_progress_on_stderr_for_long_files(tmp_path: Path) -> None:
 def test_python_dash_m_and_version() -> None:
     run = dictate("--version")
     assert run.returncode == 0 and run.stdout.startswith("dictate ")
+
+
+def test_transcriptions_go_into_the_history(media: dict[str, Path], isolated_dirs: Path) -> None:
+    from dictate.storage import History
+
+    run = dictate("transcribe", str(media["wav"]), str(media["broken"]), "--engine", TONE_ENGINE, "--no-vad",
+                  env={"DICTATE_DATA_DIR": str(isolated_dirs / "data")})
+    assert run.returncode == 1
+    entries = History(isolated_dirs / "data" / "history.sqlite3").search("880")
+    assert [(e.kind, e.title, e.text) for e in entries] == [("file", "two-tones.wav", "440 Hz 880 Hz")]
+    assert Path(entries[0].audio_path).samefile(media["wav"])
+    listed = dictate("note", "list", "--kind", "file", env={"DICTATE_DATA_DIR": str(isolated_dirs / "data")})
+    assert "two-tones.wav" in listed.stdout, listed.stderr

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from dictate.batch import FileTranscript, transcribe_file
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--word-timestamps", action="store_true", help="word-level times (in JSON)")
     p.add_argument("--format", default=["txt"], type=_formats, help=f"comma-separated: {','.join(FORMATS)} (default: txt)")
     p.add_argument("--output-dir", type=Path, help="write FILE-STEM.FORMAT files here instead of printing")
+    p.add_argument("--no-history", action="store_true", help="do not keep this transcription in the history")
     p.set_defaults(func=run)
 
 
@@ -86,6 +88,22 @@ def _write(result: FileTranscript, formats: list[str], out_dir: Path | None, met
         log.info("wrote %s", target)
 
 
+def _remember(history_db: Path, result: FileTranscript, meta: dict) -> None:
+    """Keep the transcription in the history (searchable, re-transcribable); a history problem
+    never costs the user the transcript itself."""
+    from dictate.storage import History, HistoryEntry
+
+    path = result.path.resolve()
+    try:
+        History(history_db).add(HistoryEntry(
+            id=uuid.uuid4().hex[:12], kind="file", title=path.name, text=result.text, duration_s=result.duration_s,
+            engine=meta["engine"], model=meta["model"], options={"language": meta["language"],
+                                                                 "beam_size": meta["beam_size"]},
+            location=str(path), audio_path=str(path)))
+    except Exception as exc:  # sqlite errors, full disk: warn and go on
+        log.warning("could not add %s to the history: %s", path.name, exc)
+
+
 def run(args: argparse.Namespace) -> int:
     formats = args.format
     if args.output_dir is not None:
@@ -106,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             result = transcribe_file(path, engine, options, on_progress=_Progress(path.name))
             _write(result, formats, args.output_dir,
                    {"file": str(path), "duration_s": round(result.duration_s, 3), **meta_base})
+            if not args.no_history:
+                _remember(cfg.paths.history_db, result, meta_base)
         except (AudioDecodeError, EngineError) as exc:
             err(str(exc))
             failed.append((path, str(exc)))
