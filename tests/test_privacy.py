@@ -154,3 +154,13 @@ def test_a_stock_model_is_fetched_only_on_first_use_and_the_guard_sees_it(guard)
     with pytest.raises(ModelError, match="could not be fetched"):
         create_engine("faster-whisper", cfg, model="tiny")
     assert guard.events, "the download attempt went through the network and the guard saw it"
+
+
+def test_live_dictation_session_opens_no_connection(guard, ct2_model, speech_wav, tmp_path, capsys):
+    stats = tmp_path / "stats.json"
+    code = cli.main(["listen", "--input", str(speech_wav), "--speed", "4", "--model", str(ct2_model),
+                     "--max-new-tokens", "4", "--stats", str(stats)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert stats.stat().st_size > 0 and out.strip(), "the live loop ran and committed text"
+    assert guard.events == [], f"network use during live dictation: {guard.events}"
