@@ -132,6 +132,8 @@ class RemoteConfig:
     read_timeout_s: float = _opt(120.0, "Read timeout", minimum=1.0)
     max_retries: int = _opt(3, "Retries on 429 and 5xx, with backoff", minimum=0)
     max_upload_mb: float = _opt(24.0, "Split uploads above this size at pauses", minimum=1.0)
+    upload_format: str = _opt("flac", "Audio sent to the server (whisper.cpp's server reads wav only)",
+                              choices=["flac", "wav"])
 
 
 @dataclass

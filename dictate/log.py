@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
 
 _FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the moment (tests and embedders swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def setup(log_dir: Path | None, verbosity: int = 0) -> None:
@@ -17,7 +33,7 @@ def setup(log_dir: Path | None, verbosity: int = 0) -> None:
             root.removeHandler(handler)
     root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
 
-    stderr = logging.StreamHandler()
+    stderr = _StderrHandler()
     stderr.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
     stderr.setFormatter(logging.Formatter("dictate: %(message)s" if verbosity == 0 else _FORMAT))
     stderr._dictate = True  # type: ignore[attr-defined]

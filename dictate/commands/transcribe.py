@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     options = base_options(args, cfg, beam_size=args.beam_size, vad_filter=args.vad,
                            word_timestamps=args.word_timestamps, batch_size=args.batch_size)
-    engine = make_engine(args, cfg)
-    meta_base = {"engine": engine_name(args, cfg), "model": str(getattr(engine, "model_path", args.model or cfg.engine.model)),
+    engine = make_engine(args, cfg)  # a fallback is announced once through logging
+    meta_base = {"engine": getattr(engine, "active_name", None) or engine_name(args, cfg), "model": str(getattr(engine, "model_path", args.model or cfg.engine.model)),
                  "language": options.language, "beam_size": options.beam_size}
     failed: list[tuple[Path, str]] = []
     started = time.perf_counter()

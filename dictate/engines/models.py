@@ -177,7 +177,7 @@ def download(name: str, fmt: ModelFormat) -> Path:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise ModelError(f"model {name!r} is not downloaded and HF_HUB_OFFLINE is set: {hint}")
     size = approx_size_mb(name)
-    log.info("downloading model %s (%s) from %s", name, f"~{size} MB" if size else "size unknown", repo)
+    log.warning("downloading model %s (%s) from %s", name, f"~{size} MB" if size else "size unknown", repo)
     try:
         path = _fetch(repo, filename, local_only=False)
     except Exception as exc:

@@ -147,7 +147,7 @@ class RemoteEngine:
         return cls(r.base_url, model or r.model, api_key=key, connect_timeout_s=r.connect_timeout_s,
                    read_timeout_s=r.read_timeout_s, max_retries=r.max_retries,
                    max_upload_bytes=int(r.max_upload_mb * 1_000_000),
-                   upload_format=getattr(r, "upload_format", "flac"), key_problem=problem)
+                   upload_format=r.upload_format, key_problem=problem)
 
     # -- the Engine protocol -------------------------------------------------------------------
 
