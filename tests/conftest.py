@@ -3,6 +3,7 @@ empty Hugging Face cache, so nothing touches the user's files or the network."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,17 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _drop_cli_log_handlers():
+    """cli.main() in-process adds stderr and log-file handlers to the root logger; remove them
+    so one test's log file (in its own temp folder) is not held open into the next."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_dictate", False)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture(scope="session")

@@ -24,15 +24,6 @@ from tests.support.tone_engine import ToneEngine
 OPTS = TranscribeOptions(temperature=0.0, max_new_tokens=4)
 
 
-@pytest.fixture(autouse=True)
-def _drop_cli_log_handlers():
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_dictate", False)]:
-        root.removeHandler(handler)
-        handler.close()
-
-
 class Down:
     """An engine whose server is down."""
 

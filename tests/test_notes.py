@@ -18,13 +18,13 @@ import pytest
 from dictate import config as config_mod
 from dictate.audio.capture import FileSource
 from dictate.audio.files import decode
-from dictate.audio.journal import HEADER_BYTES, Journal, JournalFullError, JournalState, find_unfinished
+from dictate.audio.journal import HEADER_BYTES, JournalFullError, JournalState, find_unfinished
 from dictate.audio.segmenter import Segmenter, SegmenterParams, Span, segment
 from dictate.errors import EngineError
 from dictate.longform import SpanResult, build_paragraphs
 from dictate.notes import NoteJob, NoteRecorder, recover, retranscribe
 from dictate.storage import History, NoteStatus, NoteStore
-from dictate.types import Segment, TranscribeOptions, Word
+from dictate.types import Segment, Word
 from tests.conftest import REPO, dictate_env
 from tests.support.pulse import quantize, virtual_mic  # noqa: F401  (fixture)
 from tests.support.tone_engine import ToneEngine

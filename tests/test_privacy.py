@@ -7,7 +7,6 @@ and with the Hugging Face offline switch removed, so a silent download attempt w
 
 from __future__ import annotations
 
-import logging
 import socket
 import subprocess
 import shutil
@@ -70,15 +69,6 @@ def guard(monkeypatch):
         yield GUARD
     finally:
         GUARD.armed = False
-
-
-@pytest.fixture(autouse=True)
-def _drop_cli_log_handlers():
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_dictate", False)]:
-        root.removeHandler(handler)
-        handler.close()
 
 
 @pytest.fixture(scope="module")

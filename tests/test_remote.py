@@ -4,7 +4,6 @@ faster-whisper on the random-weight test model) and against servers that misbeha
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import socket
 import subprocess
@@ -27,16 +26,6 @@ from tests.support.media import write_audio
 
 KEY = "sk-test-7f3a9c1e5b2d4a6f8e0c1b3d5f7a9e2c"
 OPTS = TranscribeOptions(language="en", temperature=0.0, max_new_tokens=6)
-
-
-@pytest.fixture(autouse=True)
-def _drop_cli_log_handlers():
-    """cli.main() adds stderr/file handlers to the root logger; capsys closes that stderr."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_dictate", False)]:
-        root.removeHandler(handler)
-        handler.close()
 
 
 @pytest.fixture

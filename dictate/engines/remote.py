@@ -298,7 +298,7 @@ class RemoteEngine:
         if status == 429:
             return RemoteError(f"rate-limited by the remote server (HTTP 429){after}; try again later{suffix}")
         if status == 413:
-            return RemoteError(f"the remote server refused the upload as too large (HTTP 413); "
+            return RemoteError("the remote server refused the upload as too large (HTTP 413); "
                                "lower [remote] max_upload_mb")
         if status == 404:
             return RemoteError(f"the remote server has no {self.endpoint.base_path}/audio/transcriptions (HTTP 404); "
