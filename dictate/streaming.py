@@ -308,7 +308,7 @@ class StreamingSession:
         if forced:
             self._pending.append(self._commit(forced, "forced"))
             self._hyp = [w for w in self._hyp or [] if w.end_s > self._committed_end]
-            log.warning("live: nothing agreed for %.0f s; committed %d settled words", self.buffer_s, len(forced))
+            log.warning("live: %.0f s buffered without agreement; committed %d settled words", self.buffer_s, len(forced))
         cut = max(self._committed_end, self._audio.start / SR)
         if self._audio.end / SR - cut + 0.5 > p.max_window_s:
             # Still too long (the engine heard nothing it would commit): cut at a pause if any.
