@@ -59,14 +59,6 @@ class SegmenterParams:
             raise ValueError("need pause_s <= split_pause_s and min_group_s <= target_s < max_s")
 
 
-def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int, bool]]:
-    if flags.size == 0:
-        return []
-    edges = np.flatnonzero(np.diff(flags.astype(np.int8))) + 1
-    bounds = np.concatenate([[0], edges, [flags.size]])
-    return [(int(a), int(b), bool(flags[a])) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
 class Segmenter:
     """Feed audio in any chunk size; get the spans whose end is decided. One thread uses it."""
 
@@ -119,7 +111,7 @@ class Segmenter:
         out: list[Span] = []
         while True:
             smooth = vad.smooth(self._flags, self.p.min_speech_s, self.p.pause_s)
-            runs = _runs(smooth)
+            runs = vad.runs(smooth)
             speech = [(a, b) for a, b, v in runs if v]
             if not speech:
                 # Keep enough to pad the next speech's start, and to let a click just before it
@@ -170,7 +162,7 @@ class Segmenter:
         quietest frame there."""
         lo, hi = self._max_f // 2, self._max_f
         window = self._flags[lo:hi]
-        quiet = [(b - a, a, b) for a, b, v in _runs(window) if not v]
+        quiet = [(b - a, a, b) for a, b, v in vad.runs(window) if not v]
         if quiet:
             _, a, b = max(quiet)
             return lo + (a + b) // 2

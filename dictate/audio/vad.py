@@ -80,15 +80,14 @@ def smooth(flags: NDArray[np.bool_], min_speech_s: float = 0.09, min_silence_s: 
     than `min_speech_s` (clicks), so a breath inside a sentence is not a pause."""
     out = flags.copy()
     for value, limit in ((False, frames(min_silence_s)), (True, frames(min_speech_s))):
-        runs = _runs(out)
-        for start, end, v in runs:
+        for start, end, v in runs(out):
             inner = 0 < start and end < out.size  # leading/trailing silence is real silence
             if v == value and end - start < limit and (inner or value):
                 out[start:end] = not value
     return out
 
 
-def _runs(flags: NDArray[np.bool_]) -> list[tuple[int, int, bool]]:
+def runs(flags: NDArray[np.bool_]) -> list[tuple[int, int, bool]]:
     """(start, end, value) of each run of equal flags."""
     if flags.size == 0:
         return []
@@ -103,7 +102,7 @@ def speech_spans(flags: NDArray[np.bool_], offset_s: float = 0.0, min_speech_s: 
     and clipped to the audio."""
     total_s = flags.size * FRAME_S
     spans = []
-    for start, end, value in _runs(smooth(flags, min_speech_s, min_silence_s)):
+    for start, end, value in runs(smooth(flags, min_speech_s, min_silence_s)):
         if value:
             spans.append(SpeechSpan(offset_s + max(0.0, start * FRAME_S - pad_s),
                                     offset_s + min(total_s, end * FRAME_S + pad_s)))
@@ -115,7 +114,7 @@ def silence_cut_points(flags: NDArray[np.bool_], offset_s: float = 0.0, min_sile
     between speech (in seconds, plus `offset_s`)."""
     cuts = []
     limit = frames(min_silence_s)
-    for start, end, value in _runs(flags):
+    for start, end, value in runs(flags):
         if not value and end - start >= limit and start > 0 and end < flags.size:
             cuts.append(offset_s + (start + end) / 2 * FRAME_S)
     return cuts
@@ -133,7 +132,7 @@ def trailing_silence_s(flags: NDArray[np.bool_]) -> float:
 def has_speech(flags: NDArray[np.bool_], min_speech_s: float = 0.09) -> bool:
     """Whether there is at least `min_speech_s` of speech in a row."""
     limit = max(1, frames(min_speech_s))
-    return any(v and end - start >= limit for start, end, v in _runs(flags))
+    return any(v and end - start >= limit for start, end, v in runs(flags))
 
 
 def utterance_ended(flags: NDArray[np.bool_], min_silence_s: float = 0.6, min_speech_s: float = 0.09) -> bool:
