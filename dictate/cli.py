@@ -40,7 +40,7 @@ def _run_app(args: argparse.Namespace) -> int:
     try:
         from dictate.ui.app import run
     except ImportError as exc:
-        if getattr(exc, "name", "") != "dictate.ui.app":
+        if getattr(exc, "name", "") not in ("dictate.ui", "dictate.ui.app"):
             raise DictateError(f"the desktop app cannot start ({exc}); run `dictate doctor`") from exc
         raise DictateError("the tray app is not in this version yet: use `dictate listen` for voice typing "
                            "in the terminal, `dictate transcribe FILE`, or `dictate --help`") from None
