@@ -15,6 +15,7 @@ from typing import Any
 import platformdirs
 
 from dictate.errors import ConfigError
+from dictate.fsutil import write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -249,8 +250,8 @@ def dumps(cfg: Config) -> str:
 def save(cfg: Config) -> Path:
     """Write the changed keys atomically (a crash leaves the old file, never half a new one)."""
     target = cfg.paths.config_file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".toml.tmp")
-    tmp.write_text(dumps(cfg), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return write_atomic(target, dumps(cfg))
+    except OSError as exc:
+        raise ConfigError(f"config: cannot write {target}: {exc.strerror or exc}") from None

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from dictate.errors import OutputError
 from dictate.types import SAMPLE_RATE_HZ, Segment, Word
+from dictate.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,9 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

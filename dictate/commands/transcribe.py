@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 import uuid
@@ -14,6 +13,7 @@ from dictate.batch import FileTranscript, transcribe_file
 from dictate.commands.common import add_engine_args, base_options, engine_name, err, load_config, make_engine
 from dictate.errors import AudioDecodeError, EngineError, OutputError
 from dictate.formats import FORMATS, render
+from dictate.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,9 @@ def _write(result: FileTranscript, formats: list[str], out_dir: Path | None, met
         return
     for fmt in formats:
         target = out_dir / f"{result.path.stem}.{fmt}"
-        tmp = target.with_name(target.name + ".part")
         try:
-            tmp.write_text(render(fmt, result.segments, meta), encoding="utf-8")
-            os.replace(tmp, target)  # never leave half a transcript under the final name
+            write_atomic(target, render(fmt, result.segments, meta), durable=False)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
         log.info("wrote %s", target)
 

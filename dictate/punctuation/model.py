@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from dictate.punctuation.text import (
     split_word,
 )
 from dictate.types import Word
+from dictate.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,6 @@ class PunctuationModel:
         """Write atomically: a crash leaves the old model, never half a new one."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
         keys = sorted(self.truecase)
         arrays = {
             "format": np.array(FORMAT_NAME),
@@ -211,13 +210,8 @@ class PunctuationModel:
             "meta": np.array(json.dumps(self.meta, ensure_ascii=False)),
         }
         try:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise PunctuationError(f"cannot write the model to {path}: {exc.strerror or exc}") from exc
         return path
 
