@@ -15,7 +15,7 @@ APP=(
 TEST=(
   xvfb xauth x11-utils trayer
   pulseaudio pulseaudio-utils libasound2-plugins
-  gnome-keyring dbus-daemon dbus-x11
+  gnome-keyring dbus-daemon dbus-bin dbus-x11
   espeak-ng
 )
 
