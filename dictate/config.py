@@ -97,6 +97,9 @@ class AudioConfig:
     input_device: str = _opt("", "Input device name or index; empty for the system default")
     preroll_s: float = _opt(0.5, "Audio kept from before the hotkey so the first word is not clipped", minimum=0.0)
     ring_capacity_s: float = _opt(120.0, "Capture buffer length; the reader is never this far behind in practice", minimum=5.0)
+    open_on_demand: bool = _opt(False, "Open the microphone only while dictating (no pre-roll: the first word may be clipped)")
+    trailing_s: float = _opt(0.4, "Audio still taken after push-to-talk is released or dictation is stopped",
+                             minimum=0.0, maximum=2.0)
 
 
 @dataclass
@@ -141,6 +144,13 @@ class RemoteConfig:
 class OutputConfig:
     backend: str = _opt("auto", "How text reaches the focused window: auto, xdotool, wtype, ydotool, clipboard, stdout")
     typing_delay_ms: int = _opt(12, "Delay between typed characters (xdotool needs some for non-ASCII)", minimum=0)
+    trailing_space: bool = _opt(True, "Type a space after each dictation, so the next one does not run on")
+
+
+@dataclass
+class HistoryConfig:
+    keep_dictation_audio: bool = _opt(False, "Keep each dictation's audio (so it can be transcribed again)")
+    recent_dictations: int = _opt(10, "Recent dictations offered in the tray menu", minimum=0, maximum=50)
 
 
 @dataclass
@@ -159,6 +169,7 @@ class Config:
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     hotkeys: HotkeyConfig = field(default_factory=HotkeyConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     paths: Paths = field(default_factory=Paths.default, metadata={"persist": False})
 
     @property

@@ -84,6 +84,8 @@ class CommandKind(enum.Enum):
     STOP = "stop"
     TOGGLE = "toggle"
     CANCEL = "cancel"
+    PTT_DOWN = "ptt-down"  # push-to-talk pressed: start (pre-roll included)
+    PTT_UP = "ptt-up"  # push-to-talk released: trailing capture, then the tail is transcribed
     NOTE_START = "note-start"
     NOTE_STOP = "note-stop"
     QUIT = "quit"
@@ -98,12 +100,15 @@ class Command:
 
 
 class EventKind(enum.Enum):
-    STATE = "state"  # payload: state name
-    PARTIAL = "partial"  # payload: tentative text
-    COMMITTED = "committed"  # payload: committed text
+    STATE = "state"  # payload: {"state": idle|loading|listening|transcribing|note-recording|error}
+    PARTIAL = "partial"  # payload: {"text"} tentative text
+    COMMITTED = "committed"  # payload: {"text"} committed text (as typed)
+    LEVEL = "level"  # payload: {"dbfs"} input level, about 10 times a second while capturing
     PROGRESS = "progress"  # payload: fraction 0..1, label
-    ERROR = "error"  # payload: one-line message
-    NOTICE = "notice"  # payload: one-line message for the user
+    ERROR = "error"  # payload: {"message", "action"} one-line message and what to do about it
+    NOTICE = "notice"  # payload: {"message"} one-line message for the user
+    CUE = "cue"  # payload: {"sound": "start"|"stop"|"cancel"|"error"}; the UI plays it if enabled
+    SHOW = "show"  # payload: {}; a second launch asked the running app to show itself
 
 
 @dataclass(frozen=True)
