@@ -9,4 +9,5 @@ VERB_MODULES = (
     "punctuation",
     "secrets",
     "doctor",
+    "control",
 )
