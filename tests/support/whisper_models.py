@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import shutil
-import struct
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -42,6 +41,8 @@ from types import MappingProxyType
 from typing import Any, BinaryIO, Mapping, Optional
 
 import numpy as np
+
+from dictate.engines.convert import WhisperDims, bytes_to_unicode, token_bytes, write_ggml
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +92,8 @@ LANGUAGES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class ModelDims:
-    """Whisper hyper-parameters, named as in openai-whisper's ``ModelDimensions``."""
-
-    n_mels: int
-    n_audio_ctx: int
-    n_audio_state: int
-    n_audio_head: int
-    n_audio_layer: int
-    n_text_ctx: int
-    n_text_state: int
-    n_text_head: int
-    n_text_layer: int
-    n_vocab: int
+class ModelDims(WhisperDims):
+    """The product's Whisper hyper-parameters, limited to what the random-weight builders support."""
 
     def __post_init__(self) -> None:
         # Both engines hard-code these; anything else cannot load.
@@ -188,21 +178,6 @@ class SpecialTokens:
         )
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable-char map (id order of its 256 byte tokens)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
-
-
 def _pseudo_words(count: int) -> list[str]:
     """Distinct pronounceable words, so random decodes read like (nonsense) text."""
     syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]  # 70
@@ -223,8 +198,8 @@ def text_token_strings() -> list[str]:
     "Ġ", as in real Whisper), then " <pseudo-word>" tokens, and id 50256 is the
     empty token of the real multilingual vocabulary.
     """
-    byte_tokens = list(_bytes_to_unicode().values())
-    space = _bytes_to_unicode()[ord(" ")]
+    byte_tokens = list(bytes_to_unicode().values())
+    space = bytes_to_unicode()[ord(" ")]
     words = [space + w for w in _pseudo_words(N_TEXT_TOKENS - len(byte_tokens) - 1)]
     # The real multilingual vocabulary has an empty token at id 50256, and
     # CTranslate2 (checked with 4.8.5) only reports is_multilingual when it is there.
@@ -377,80 +352,9 @@ def random_state_dict(dims: ModelDims, seed: int = 0) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- ggml (whisper.cpp)
 
 
-def _hz_to_mel(freqs: np.ndarray) -> np.ndarray:
-    # Slaney mel scale (librosa's default, used by Whisper): linear below 1 kHz, log above.
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    mels = freqs / f_sp
-    log_region = freqs >= min_log_hz
-    mels[log_region] = min_log_mel + np.log(freqs[log_region] / min_log_hz) / logstep
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    freqs = f_sp * mels
-    log_region = mels >= min_log_mel
-    freqs[log_region] = min_log_hz * np.exp(logstep * (mels[log_region] - min_log_mel))
-    return freqs
-
-
-def mel_filters(n_mels: int) -> np.ndarray:
-    """Slaney-normalised mel filterbank (n_mels, 201), as librosa.filters.mel(16000, 400, n_mels)."""
-    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
-    mel_pts = _mel_to_hz(
-        np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([SAMPLE_RATE / 2]))[0], n_mels + 2)
-    )
-    fdiff = np.diff(mel_pts)
-    ramps = mel_pts[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_pts[2:] - mel_pts[:-2]))[:, None]
-    return weights.astype(np.float32)
-
-
-# Tensors whisper.cpp expects in f32 even in an f16 model (besides all 1-D ones).
-_GGML_F32_TENSORS = frozenset(
-    {"encoder.conv1.bias", "encoder.conv2.bias", "encoder.positional_embedding", "decoder.positional_embedding"}
-)
-
-
 def _write_ggml(f: BinaryIO, dims: ModelDims, weights: dict[str, np.ndarray]) -> None:
-    """Serialise exactly like whisper.cpp's models/convert-pt-to-ggml.py (f16)."""
-    f.write(struct.pack("<I", 0x67676D6C))  # "ggml"
-    f.write(
-        struct.pack(
-            "<11i",
-            dims.n_vocab, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head, dims.n_audio_layer,
-            dims.n_text_ctx, dims.n_text_state, dims.n_text_head, dims.n_text_layer, dims.n_mels,
-            1,  # ftype: mostly f16
-        )
-    )
-    filters = mel_filters(dims.n_mels)
-    f.write(struct.pack("<2i", *filters.shape))
-    f.write(filters.astype("<f4").tobytes())
-
-    # Only the text tokens are stored; whisper.cpp derives the special ids from n_vocab.
-    byte_decoder = {c: b for b, c in _bytes_to_unicode().items()}
-    tokens = text_token_strings()
-    f.write(struct.pack("<i", len(tokens)))
-    for token in tokens:
-        raw = bytes(byte_decoder[c] for c in token)
-        f.write(struct.pack("<i", len(raw)))
-        f.write(raw)
-
-    for name, data in weights.items():
-        if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
-            data = data.reshape(-1, 1)  # whisper.cpp broadcasts them as [n_state, 1]
-        f32 = data.ndim < 2 or name in _GGML_F32_TENSORS
-        data = data.astype("<f4" if f32 else "<f2")
-        encoded = name.encode()
-        f.write(struct.pack("<3i", data.ndim, len(encoded), 0 if f32 else 1))
-        f.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))  # ggml: innermost dim first
-        f.write(encoded)
-        f.write(np.ascontiguousarray(data).tobytes())
+    """Serialise with the product's ggml writer (f16), over the made-up vocabulary."""
+    write_ggml(f, dims, weights, token_bytes(text_token_strings()), dtype="f16")
 
 
 def build_ggml_model(out_file: Path, dims: ModelDims = MICRO, seed: int = 0) -> Path:
@@ -538,7 +442,7 @@ def _ct2_spec(dims: ModelDims, weights: dict[str, np.ndarray]):  # -> ctranslate
 
 def _suppress_ids(special: SpecialTokens) -> list[int]:
     """Like real Whisper's suppress_tokens: symbol tokens plus task/control specials."""
-    byte_ids = {b: i for i, b in enumerate(_bytes_to_unicode())}
+    byte_ids = {b: i for i, b in enumerate(bytes_to_unicode())}
     symbols = '"#()*+/:;<=>@[\\]^_`{|}~'
     ids = {byte_ids[ord(s)] for s in symbols}
     ids |= {special.sot, special.translate, special.transcribe, special.sot_lm, special.sot_prev, special.no_speech}
