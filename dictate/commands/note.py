@@ -1,8 +1,10 @@
 """`dictate note start|stop|status|recover|list|retranscribe`: long notes from the command line.
 
-Until the app answers over IPC, `start` records in this process until Ctrl-C, SIGTERM, `--duration`,
-the end of an `--input` file, or `dictate note stop` from another shell (which leaves a stop request
-next to the state file that `start` writes in the state folder)."""
+When the app is running, `start`, `stop` and `status` go to it and act as its tray menu does
+(`--input` or `--here` records in this process anyway). Without the app, `start` records in this
+process until Ctrl-C, SIGTERM, `--duration`, the end of an `--input` file, or `dictate note stop`
+from another shell (which leaves a stop request next to the state file that `start` writes in the
+state folder)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from dictate import ipc
 from dictate.audio.journal import Journal, find_unfinished
 from dictate.commands.common import add_engine_args, base_options, engine_name, err, load_config, make_engine
+from dictate.commands.control import print_answer
 from dictate.config import Config
 from dictate.errors import DictateError
 from dictate.notes import NoteJob, NoteOutcome, NoteRecorder, recover, retranscribe
@@ -40,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--format", choices=["flac", "opus"], help="audio format of the note (default: from config)")
     s.add_argument("--background", action=argparse.BooleanOptionalAction, default=None,
                    help="transcribe finished parts while recording (default: from config)")
+    s.add_argument("--here", action="store_true", help="record in this process even when the app is running")
     add_engine_args(s)
     s.set_defaults(func=run_start)
 
@@ -106,6 +111,21 @@ def _write_state(cfg: Config, data: dict) -> None:
     os.replace(tmp, path)
 
 
+# --- the running app ------------------------------------------------------------------------------------
+
+# Options that only a recording in this process can honour (the app records with its own settings).
+_LOCAL_ONLY = ("duration", "device", "format", "background", "engine", "model", "language", "beam_size",
+               "threads", "base_url", "max_new_tokens")
+
+
+def _ask_app(cfg: Config, command: str) -> dict | None:
+    """The running app's answer to `command`, or None when no app is running."""
+    try:
+        return ipc.request(cfg.paths, {"command": command}, timeout_s=10.0)
+    except ipc.NotRunning:
+        return None
+
+
 # --- verbs ---------------------------------------------------------------------------------------------
 
 def _source(args: argparse.Namespace, cfg: Config):
@@ -125,6 +145,14 @@ def run_start(args: argparse.Namespace) -> int:
     if running is not None:
         raise DictateError(f"a note is already being recorded (process {running['pid']}); "
                            f"stop it with `dictate note stop`")
+    if args.input is None and not args.here and ipc.is_running(cfg.paths):
+        given = [f"--{name.replace('_', '-')}" for name in _LOCAL_ONLY if getattr(args, name, None) is not None]
+        if given:
+            raise DictateError(f"the running app records notes with its own settings: drop {', '.join(given)}, "
+                               f"or add --here to record in this process")
+        answer = _ask_app(cfg, "note-start")
+        if answer is not None:
+            return print_answer(answer)
     _offer_recovery(cfg)
     _stop_path(cfg).unlink(missing_ok=True)
     source = _source(args, cfg)
@@ -178,6 +206,9 @@ def run_stop(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     state = _read_state(cfg)
     if state is None:
+        answer = _ask_app(cfg, "note-stop")
+        if answer is not None:
+            return print_answer(answer)
         _state_path(cfg).unlink(missing_ok=True)
         unfinished = find_unfinished(cfg.paths.journal_dir)
         hint = f"; {len(unfinished)} interrupted recording(s): run `dictate note recover`" if unfinished else ""
@@ -200,11 +231,14 @@ def run_status(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     state = _read_state(cfg)
     unfinished = [j for j in find_unfinished(cfg.paths.journal_dir)]
-    if state is None:
-        sys.stdout.write("not recording\n")
-    else:
+    app = _ask_app(cfg, "note-status")
+    if state is not None:
         seconds = Journal(Path(state["journal"])).duration_s
         sys.stdout.write(f"recording {state['id']} ({_hms(seconds)} so far, process {state['pid']})\n")
+    if app is not None and (state is None or app.get("recording")):
+        sys.stdout.write(f"{app.get('message') or ('recording' if app.get('recording') else 'not recording')}\n")
+    elif state is None:
+        sys.stdout.write("not recording\n")
     if unfinished:
         sys.stdout.write(f"{len(unfinished)} interrupted recording(s): run `dictate note recover`\n")
     pending = History(cfg.paths.history_db).list(kind="note", status=NoteStatus.PENDING) \
