@@ -154,6 +154,11 @@ class HistoryConfig:
 
 
 @dataclass
+class UiConfig:
+    sounds: bool = _opt(True, "Play a short cue when dictation starts and stops")
+
+
+@dataclass
 class HotkeyConfig:
     mode: str = _opt("push-to-talk", "push-to-talk or toggle", choices=["push-to-talk", "toggle"])
     dictate: str = _opt("<ctrl>+<alt>+space", "Hotkey for voice typing")
@@ -170,6 +175,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     hotkeys: HotkeyConfig = field(default_factory=HotkeyConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     paths: Paths = field(default_factory=Paths.default, metadata={"persist": False})
 
     @property
