@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dictate {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more messages on stderr (-vv: debug)")
+    # For the tray app (no verb); each verb takes its own --engine/--model/--language after its name.
+    app = parser.add_argument_group("the tray app (no command)")
+    app.add_argument("--engine", help="faster-whisper, whisper.cpp, remote, or module:attribute (default: from config)")
+    app.add_argument("--model", help="auto, a stock name (tiny … large-v3-turbo), a CTranslate2 directory or a ggml file")
+    app.add_argument("--language", help="language code such as en (default: from config, else detect)")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for name in VERB_MODULES:
         try:
