@@ -21,13 +21,15 @@ from dictate.ui import resources
 
 log = logging.getLogger(__name__)
 
-CUES = ("start", "stop")
+CUES = ("start", "stop", "cancel", "error")
 RATE_HZ = 22_050
 
 
 def synthesize(name: str) -> np.ndarray:
-    """A soft two-note cue: rising for start, falling for stop (~0.17 s, int16 mono)."""
-    notes = (660.0, 990.0) if name == "start" else (990.0, 660.0)
+    """A soft two-note cue (~0.18 s, int16 mono): rising for start, falling for stop, lower and
+    falling for cancel, two low notes for an error."""
+    notes = {"start": (660.0, 990.0), "stop": (990.0, 660.0), "cancel": (660.0, 440.0),
+             "error": (330.0, 330.0)}[name]
     note_s, gap_s = 0.07, 0.02
     t = np.arange(int(note_s * RATE_HZ)) / RATE_HZ
     # Raised-cosine attack and exponential decay: no click at either end.

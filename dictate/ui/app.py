@@ -1,0 +1,216 @@
+"""`dictate` with no verb: the tray app.
+
+Order matters for a fast first impression: the window system and the tray icon come first, the
+model after (the controller loads it in the background once the event loop runs). A second launch
+finds the first through IPC, asks it to show itself, and exits 0.
+
+Wiring (one owner per thread):
+  GUI thread        QApplication, Bridge, tray/window           (widgets only)
+  controller thread Controller: capture, sessions, output        (publishes Events)
+  IPC, hotkey threads  only put Commands on the controller's queue
+  dictate-sounds    start/stop cues (PySide6-Essentials has no QtMultimedia: sounddevice)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dictate import config as config_mod
+from dictate.config import Config
+from dictate.errors import DictateError
+from dictate.types import CommandKind, Event, EventKind, RecordingMode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    engine: str | None = None
+    model: str | None = None
+    language: str | None = None
+    tray: bool | None = None  # None: use the tray when the desktop has one
+
+
+def options_from_args(args: argparse.Namespace | None) -> Options:
+    return Options(engine=getattr(args, "engine", None), model=getattr(args, "model", None),
+                   language=getattr(args, "language", None))
+
+
+def run(args: argparse.Namespace | None = None) -> int:
+    started = time.monotonic()
+    opts = options_from_args(args)
+    cfg = config_mod.load()
+    return DesktopApp(cfg, opts, started=started).exec()
+
+
+class DesktopApp:
+    def __init__(self, cfg: Config, opts: Options, *, started: float | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.started = time.monotonic() if started is None else started
+        self.controller: Any = None
+        self.server: Any = None
+        self.hotkeys: Any = None
+        self.player: Any = None
+        self.bridge: Any = None
+        self.shell: Any = None
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
+
+    # -- start ------------------------------------------------------------------------------
+    def exec(self) -> int:
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        from dictate.controller import Controller
+        from dictate.ipc import AlreadyRunning, IpcServer, hand_over
+
+        self.controller = Controller(self.cfg, engine_name=self.opts.engine, model=self.opts.model,
+                                     language=self.opts.language)
+        self.server = IpcServer(self.cfg.paths, self._handle_ipc)
+        try:
+            self.server.start()
+        except AlreadyRunning:
+            if hand_over(self.cfg.paths, {"command": "show"}):
+                sys.stderr.write("dictate is already running: it was asked to show itself\n")
+                return 0
+            raise DictateError("another dictate is running but does not answer; quit it, or end its process")
+
+        app = QApplication.instance() or QApplication(["dictate"])
+        app.setApplicationName("dictate")
+        app.setDesktopFileName("dictate")
+        app.setQuitOnLastWindowClosed(False)  # the tray app lives without windows
+        try:
+            self._build_shell(app)
+            self.shell.show()
+            log.info("ui: shown %.0f ms after launch", (time.monotonic() - self.started) * 1000)
+            self._install_signal_handlers(app)
+            # The model loads after the event loop has drawn the icon.
+            QTimer.singleShot(0, self._start_core)
+            code = app.exec()
+        finally:
+            self._shutdown()
+        return int(code or 0)
+
+    def _build_shell(self, app) -> None:
+        from dictate.ui.bridge import Bridge
+        from dictate.ui.sounds import CuePlayer
+        from dictate.ui.tray import Actions, ShellState, create_shell, state_icon
+        from dictate.ui import resources
+
+        app.setWindowIcon(state_icon(resources.APP_ICON))
+        self.bridge = Bridge(self.controller)
+        self.player = CuePlayer(self.cfg.ui.sounds)
+        # Cues go straight from the controller's thread to the sound thread: no GUI hop.
+        self.controller.subscribe(self._on_cue)
+        actions = Actions(self.bridge, self.cfg.notes_dir)
+        actions.quit_requested.connect(app.quit)
+        state = ShellState(hotkey=self.cfg.hotkeys.dictate,
+                           push_to_talk=self.cfg.hotkeys.mode == RecordingMode.PUSH_TO_TALK.value)
+        state.recent = type(state.recent)(maxlen=max(1, self.cfg.history.recent_dictations))
+        state.recent_source = lambda: [e.text for e in self.controller.recent_dictations()]
+        state.elapsed_source = lambda: self.controller.note_elapsed_s
+        state.state = getattr(self.controller, "state", None) or "loading"
+        if not isinstance(state.state, str):  # an enum
+            state.state = getattr(state.state, "value", str(state.state))
+        self.shell = create_shell(self.bridge, actions, state, tray_available=self.opts.tray)
+        self.bridge.show_requested.connect(self._on_show_requested)
+        self.bridge.quit_requested.connect(app.quit)
+
+    def _handle_ipc(self, message: dict) -> dict:
+        """IPC thread: the controller answers; `dictate quit` also ends the Qt loop."""
+        answer = self.controller.handle_ipc(message)
+        if isinstance(message, dict) and message.get("command") == CommandKind.QUIT.value and self.bridge:
+            self.bridge.request_quit()
+        return answer
+
+    def _on_cue(self, event: Event) -> None:
+        if event.kind is EventKind.CUE and self.player is not None:
+            self.player.play(str(event.payload.get("sound", "")))
+
+    def _on_show_requested(self) -> None:
+        log.info("ui: another launch asked to show the app")
+        self.shell.show()
+        self.shell.notify("dictate", "dictate is already running", error=False)
+
+    def _start_core(self) -> None:
+        try:
+            self.controller.start()
+        except DictateError as exc:
+            log.error("controller: %s", exc)
+            self.bridge.post(Event(EventKind.ERROR, {"message": str(exc), "action": "run `dictate doctor`"}))
+            return
+        self._start_hotkeys()
+
+    def _start_hotkeys(self) -> None:
+        try:
+            from dictate.hotkeys import create_listener
+
+            self.hotkeys = create_listener(self.cfg, self.controller.submit)
+            if self.hotkeys is None:
+                log.warning("hotkeys: no global hotkey on this desktop; bind `dictate toggle` in its settings")
+                return
+            self.hotkeys.start()
+            log.info("hotkeys: listening for %s (%s)", self.cfg.hotkeys.dictate, self.cfg.hotkeys.mode)
+        except DictateError as exc:
+            self.hotkeys = None
+            log.warning("hotkeys: %s", exc)
+            self.bridge.post(Event(EventKind.ERROR, {
+                "message": f"the hotkey does not work: {exc}",
+                "action": "change [hotkeys] dictate in the settings, or bind `dictate toggle` in the desktop's shortcuts"}))
+        except ImportError as exc:
+            log.warning("hotkeys: not available in this build (%s)", exc)
+
+    def _install_signal_handlers(self, app) -> None:
+        """SIGINT/SIGTERM quit cleanly. Python runs signal handlers only between bytecodes, and
+        the Qt loop sits in C++, so the signal's wakeup byte is watched by a socket notifier."""
+        from PySide6.QtCore import QSocketNotifier
+
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        self._wakeup = (r, w)
+        signal.set_wakeup_fd(w.fileno())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
+        notifier = QSocketNotifier(r.fileno(), QSocketNotifier.Type.Read, app)
+
+        def woke() -> None:
+            try:
+                r.recv(64)
+            except OSError:
+                pass
+            log.info("ui: signal received, quitting")
+            app.quit()
+
+        notifier.activated.connect(woke)
+        self._notifier = notifier
+
+    # -- stop -------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        if self.bridge is not None:
+            self.bridge.close()
+        if self.shell is not None:
+            self.shell.hide()
+        if self.hotkeys is not None:
+            try:
+                self.hotkeys.stop()
+            except Exception as exc:  # shutting down: log and go on
+                log.warning("hotkeys: stop failed: %s", exc)
+        if self.server is not None:
+            self.server.stop()
+        if self.controller is not None:
+            self.controller.shutdown(timeout_s=10.0)
+        if self.player is not None:
+            self.player.close()
+        if self._wakeup is not None:
+            signal.set_wakeup_fd(-1)
+            for s in self._wakeup:
+                s.close()
+        log.info("ui: stopped")
