@@ -231,7 +231,11 @@ def run_status(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     state = _read_state(cfg)
     unfinished = [j for j in find_unfinished(cfg.paths.journal_dir)]
-    app = _ask_app(cfg, "note-status")
+    try:
+        app = _ask_app(cfg, "note-status")
+    except ipc.IpcError as exc:  # a stuck app must not hide what this shell can see
+        err(str(exc))
+        app = None
     if state is not None:
         seconds = Journal(Path(state["journal"])).duration_s
         sys.stdout.write(f"recording {state['id']} ({_hms(seconds)} so far, process {state['pid']})\n")
