@@ -142,8 +142,18 @@ class RemoteConfig:
 
 @dataclass
 class OutputConfig:
-    backend: str = _opt("auto", "How text reaches the focused window: auto, xdotool, wtype, ydotool, clipboard, stdout")
+    backend: str = _opt("auto", "How text reaches the focused window: auto (chosen for this desktop; see `dictate doctor`), "
+                        "xdotool, clipboard (paste), wtype, ydotool, dotool, windows, macos, stdout",
+                        choices=["auto", "xdotool", "clipboard", "wtype", "ydotool", "dotool", "windows", "macos",
+                                 "stdout"])
     typing_delay_ms: int = _opt(12, "Delay between typed characters (xdotool needs some for non-ASCII)", minimum=0)
+    fast_ascii: bool = _opt(True, "xdotool: type plain ASCII without that delay (non-ASCII keeps it)")
+    paste_non_ascii: bool = _opt(True, "xdotool: paste text holding non-ASCII characters (accents, CJK, emoji); "
+                                       "off: type it at typing_delay_ms, which can lose some")
+    paste_restore: bool = _opt(True, "After a paste, put back what the clipboard held (every format), unless it changed")
+    paste_timeout_s: float = _opt(3.0, "How long a paste waits for the window to take the text", minimum=0.2)
+    modifier_wait_s: float = _opt(1.0, "Wait up to this long for the hotkey's modifiers to be released before typing",
+                                  minimum=0.0)
     trailing_space: bool = _opt(True, "Type a space after each dictation, so the next one does not run on")
 
 

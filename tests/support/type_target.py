@@ -1,0 +1,165 @@
+"""A real text box in its own process, for typing tests: whatever reaches it is written to a file.
+
+    python tests/support/type_target.py --out STATE.json [--wm-class kitty] [--terminal-keys]
+        [--line]
+
+It prints "ready <X window id>" on stdout once the window is shown, then rewrites STATE.json on
+every change: {"text": ..., "keys": [...]} where keys lists the paste shortcuts it saw.
+--wm-class sets WM_CLASS (Qt takes the instance from argv[0] and the class from the application
+name), so the window can pass for a terminal. --terminal-keys makes it behave like one: Ctrl+V
+inserts a literal "^V" and only Ctrl+Shift+V pastes.
+
+`TypeTarget` (below) starts it from a test and reads the state back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--wm-class", default="dictate-type-target")
+    ap.add_argument("--terminal-keys", action="store_true")
+    ap.add_argument("--line", action="store_true", help="a QLineEdit instead of a QPlainTextEdit")
+    args = ap.parse_args(argv)
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    from PySide6.QtCore import QEvent, QObject, Qt
+    from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
+
+    app = QApplication([args.wm_class])
+    app.setApplicationName(args.wm_class)
+    out = Path(args.out)
+    keys: list[str] = []
+    edit = QLineEdit() if args.line else QPlainTextEdit()
+
+    def text() -> str:
+        return edit.text() if args.line else edit.toPlainText()
+
+    def save() -> None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"text": text(), "keys": keys}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, out)
+
+    class TerminalKeys(QObject):
+        """Ctrl+V is a control character in a terminal; Ctrl+Shift+V pastes."""
+
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
+            if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_V:
+                mods = event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+                if mods == (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
+                    keys.append("ctrl+shift+v")
+                    edit.paste()
+                    return True
+                if mods == Qt.KeyboardModifier.ControlModifier:
+                    keys.append("ctrl+v")
+                    edit.insertPlainText("^V") if not args.line else edit.insert("^V")
+                    return True
+            return False
+
+    if args.terminal_keys:
+        filt = TerminalKeys()
+        edit.installEventFilter(filt)
+    (edit.textChanged).connect(save)
+    edit.setWindowTitle(f"type target ({args.wm_class})")
+    edit.resize(600, 300)
+    edit.show()
+    save()
+    sys.stdout.write(f"ready {int(edit.winId())}\n")
+    sys.stdout.flush()
+    return app.exec()
+
+
+class TypeTarget:
+    """The target above, run in a child process on an X server; `text` reads what it holds."""
+
+    def __init__(self, env: dict[str, str], state: Path, *, wm_class: str = "dictate-type-target",
+                 terminal_keys: bool = False, line: bool = False) -> None:
+        self.env = dict(env, QT_QPA_PLATFORM="xcb")
+        self.state = Path(state)
+        argv = [sys.executable, str(Path(__file__).resolve()), "--out", str(self.state), "--wm-class", wm_class]
+        argv += ["--terminal-keys"] if terminal_keys else []
+        argv += ["--line"] if line else []
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line_out = self.proc.stdout.readline()  # "ready <wid>" once the window is shown
+        if not line_out.startswith("ready "):
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            self.close()
+            raise RuntimeError(f"type target did not start: {line_out!r} {err[-500:]}")
+        self.wid = int(line_out.split()[1])
+
+    def focus(self) -> None:
+        """Give the window the input focus and wait until the server has done it."""
+        deadline = time.monotonic() + 10
+        while True:
+            subprocess.run(["xdotool", "windowfocus", "--sync", str(self.wid)], env=self.env, check=True,
+                           capture_output=True, timeout=10)
+            focus = subprocess.run(["xdotool", "getwindowfocus"], env=self.env, capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+            if focus == str(self.wid):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not focus the type target (focus is {focus})")
+            time.sleep(0.05)
+
+    def read(self) -> dict:
+        try:
+            return json.loads(self.state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"text": "", "keys": []}
+
+    @property
+    def text(self) -> str:
+        return self.read()["text"]
+
+    def wait_text(self, expected: str, timeout_s: float = 10.0) -> str:
+        """Poll until the box holds `expected` (or the timeout); returns what it holds."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = self.text
+            if got == expected or time.monotonic() > deadline:
+                return got
+            time.sleep(0.02)
+
+    def wait_stable(self, quiet_s: float = 0.3, timeout_s: float = 10.0) -> str:
+        """The text once it has stopped changing for `quiet_s`."""
+        deadline = time.monotonic() + timeout_s
+        last, since = self.text, time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            now = self.text
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                break
+        return last
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> "TypeTarget":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
