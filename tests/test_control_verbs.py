@@ -92,3 +92,41 @@ def test_note_start_from_a_file_records_here_even_while_the_app_runs(app, tmp_pa
     assert res.returncode == 0, res.stderr
     assert "440 Hz" in res.stdout and "note saved in" in res.stderr
     assert app.commands() == []  # the app was not asked
+
+
+# --- the real controller behind the socket -------------------------------------------------------------
+
+def test_dictate_toggle_drives_the_real_controller_and_every_word_is_typed() -> None:
+    from dictate import config as config_mod
+    from dictate.controller import State
+    from tests.support.scripted_engine import build_script
+    from tests.test_controller import make, sample, wait_until
+
+    cfg = config_mod.load()
+    cfg.streaming.min_chunk_s = 0.5
+    script = build_script([("silence", 1.5), ("speech", 4.0), ("silence", 1.5)], seed=5)
+    ctl, src, sink, events, _ = make(cfg, script)
+    ctl.start()
+    events.wait_state(State.IDLE)
+    answers = []
+
+    def verb(name: str):
+        def call() -> None:  # runs on the playing thread: the audio waits for the verb's answer
+            res = run_dictate(name)
+            answers.append((name, res.returncode, res.stdout, res.stderr))
+        return call
+
+    try:
+        with ipc.IpcServer(cfg.paths, ctl.handle_ipc):
+            src.play(script.audio, speed=2.0, marks={sample(1.0): verb("toggle"),
+                                                     sample(script.words[-1].end_s + 0.2): verb("toggle")})
+            events.wait_state(State.IDLE, after=events.states.index(State.LISTENING))
+            wait_until(lambda: sink.text.endswith(" "), 30)
+            verb("status")()
+            verb("quit")()
+            wait_until(lambda: ctl.handle_ipc({"command": "stop"})["message"] == "dictate is not running", 30)
+    finally:
+        ctl.shutdown()
+    assert answers == [("toggle", 0, "listening\n", ""), ("toggle", 0, "transcribing\n", ""),
+                       ("status", 0, "idle\n", ""), ("quit", 0, "quitting\n", "")]
+    assert sink.text == " ".join(script.texts) + " "

@@ -1,4 +1,5 @@
-"""`dictate toggle|start|stop|cancel`: voice typing in the running app, as its hotkey does.
+"""`dictate toggle|start|stop|cancel`: voice typing in the running app, as its hotkey does
+(and `dictate status|quit`).
 For desktops where global hotkeys are impossible, these are what the user binds to a shortcut."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ VERBS = {
     "start": "start voice typing in the running app",
     "stop": "stop voice typing; the rest is transcribed and typed",
     "cancel": "stop voice typing and discard what was not typed yet",
+    "status": "what the running app is doing (idle, listening, ...)",
+    "quit": "quit the running app (what was said is still typed)",
 }
 
 
