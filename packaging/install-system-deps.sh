@@ -14,6 +14,7 @@ APP=(
 )
 TEST=(
   xvfb xauth x11-utils trayer
+  xterm
   pulseaudio pulseaudio-utils libasound2-plugins
   gnome-keyring dbus-daemon dbus-bin dbus-x11
   espeak-ng

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -81,19 +80,17 @@ def check_gpu(_: Config) -> list[Check]:
     return [Check("GPU", True, f"none; CPU int8 on {hw.cpu_cores} cores, {hw.memory_gb:.0f} GB RAM")]
 
 
-def check_typing(_: Config) -> list[Check]:
-    wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
-    x11 = bool(os.environ.get("DISPLAY"))
-    tools = [t for t in ("xdotool", "wtype", "ydotool", "xclip", "wl-copy") if shutil.which(t)]
-    if sys.platform in ("win32", "darwin"):
-        return [Check("typing", True, "native backend")]
-    if not (wayland or x11):
-        return [Check("typing", False, "no graphical session (DISPLAY/WAYLAND_DISPLAY unset)",
-                      "voice typing needs a desktop session; `dictate listen` prints to the terminal instead")]
-    need = "wtype or ydotool" if wayland else "xdotool"
-    ok = any(t in tools for t in (("wtype", "ydotool") if wayland else ("xdotool",)))
-    return [Check("typing", ok, f"{'Wayland' if wayland else 'X11'}; found: {', '.join(tools) or 'nothing'}",
-                  "" if ok else f"install {need}")]
+def check_typing(cfg: Config) -> list[Check]:
+    """The backend the app would type with here, and why (the same choice create_sink makes)."""
+    from dictate.output import choose_backend
+
+    choice = choose_backend(cfg)
+    if choice.available:
+        return [Check("typing", True, f"{choice.name}: {choice.reason}")]
+    tail = choice.reason.rsplit(": ", 1)[-1]
+    fix = tail if tail.startswith(("install", "pip", "run")) else "run dictate inside your desktop session"
+    return [Check("typing", False, f"{choice.name}: {choice.reason}",
+                  fix + "; `dictate listen` prints to the terminal meanwhile")]
 
 
 def check_hotkeys(_: Config) -> list[Check]:
