@@ -221,7 +221,8 @@ class _UnixServer:
         self._lock_fd: int | None = None
         self._sock: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r: socket.socket | None = None  # wakes the accept loop on stop
+        self._wake_w: socket.socket | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._slots = _Slots(MAX_CONNECTIONS)
@@ -238,6 +239,7 @@ class _UnixServer:
         except BaseException:
             self._unlock()
             raise
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._serve, name="ipc-server", daemon=True)
         self._thread.start()
         log.info("ipc: listening on %s", self.path)
@@ -328,10 +330,8 @@ class _UnixServer:
 
     def stop(self) -> None:
         self._stopping.set()
-        try:
+        if self._wake_w is not None:
             self._wake_w.send(b"x")
-        except OSError:
-            pass
         if self._thread is not None:
             self._thread.join(5.0)
         if self._sock is not None:
@@ -344,8 +344,9 @@ class _UnixServer:
                 self.path.unlink()
         except OSError:
             pass
-        self._wake_r.close()
-        self._wake_w.close()
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
         self._unlock()
         log.info("ipc: stopped")
 

@@ -162,8 +162,11 @@ def test_several_requests_on_one_connection(paths, server) -> None:
 
 
 def test_second_start_in_the_same_process_is_already_running(paths, server) -> None:
-    with pytest.raises(ipc.AlreadyRunning, match="already running"):
-        ipc.IpcServer(paths, FakeApp()).start()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(ipc.AlreadyRunning, match="already running"):
+            ipc.IpcServer(paths, FakeApp()).start()
+    assert len(os.listdir("/proc/self/fd")) == fds  # a refused start leaves nothing open
     assert ipc.request(paths, {"command": "status"})["ok"]  # the first one is untouched
 
 
