@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dictate.commands.common import add_engine_args, base_options, err, load_config, make_engine
 from dictate.errors import ConfigError, OutputError
-from dictate.streaming import Commit, StreamingParams, StreamingSession
+from dictate.streaming import Commit
 from dictate.types import Word
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def _source(args: argparse.Namespace, cfg):
 
 
 def run(args: argparse.Namespace) -> int:
-    from dictate.live import LiveTranscriber
+    from dictate.controller import live_transcriber
     from dictate.worker import EngineWorker
 
     cfg = load_config(args)
@@ -90,7 +90,6 @@ def run(args: argparse.Namespace) -> int:
     options = base_options(args, cfg, beam_size=beam)
     source = _source(args, cfg)  # a bad file or device fails before the model is loaded
     engine = make_engine(args, cfg)
-    session = StreamingSession(StreamingParams.from_config(cfg), options)
     printer = _Printer(args.partial)
     stop = threading.Event()
 
@@ -102,11 +101,14 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     worker = EngineWorker(engine)
+    # The controller's factory puts source -> session -> worker together, as for the app.
+    pipeline = live_transcriber(cfg, source, worker, options=options, on_commit=printer.commit,
+                                on_partial=printer.tentative)
     try:
-        stats = LiveTranscriber(source, worker, session, printer.commit, printer.tentative).run(stop)
+        stats = pipeline.run(stop)
     finally:
         printer.close()
-        worker.close(timeout_s=0 if not session.done else None)
+        worker.close(timeout_s=0 if not pipeline.session.done else None)
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     if args.stats is not None:
