@@ -60,17 +60,22 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
 
 class CuePlayer:
     """Plays cues in order on the 'dictate-sounds' thread; a missing output device is logged once
-    and the player goes quiet instead of failing the app."""
+    and the player goes quiet instead of failing the app.
+
+    Playback is callback-driven and the thread waits on an Event, so `close()` never has to touch
+    a PortAudio stream from another thread: it wakes the sound thread, which aborts its own
+    stream (an idle sound server can hold the first buffer back for seconds)."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
         self._cache: dict[str, tuple[np.ndarray, int]] = {}
-        self.played: list[str] = []  # names played, for the log and tests
+        self.played: list[str] = []  # names played to the end, for the log and tests
 
     def play(self, name: str) -> None:
-        if not self.enabled:
+        if not self.enabled or self._closing.is_set():
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="dictate-sounds", daemon=True)
@@ -78,6 +83,7 @@ class CuePlayer:
         self._queue.put(name)
 
     def close(self, timeout_s: float = 2.0) -> None:
+        self._closing.set()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout_s)
@@ -90,17 +96,44 @@ class CuePlayer:
 
     def _run(self) -> None:
         while (name := self._queue.get()) is not None:
+            if self._closing.is_set():
+                return
             try:
-                import sounddevice as sd
-
-                audio, rate = self._load(name)
-                with sd.OutputStream(samplerate=rate, channels=audio.shape[1], dtype="float32") as stream:
-                    stream.write(audio)
-                self.played.append(name)
+                self._play(name)
             except Exception as exc:  # no output device, no PortAudio: cues are optional
                 log.warning("sounds: cannot play the %s cue (%s); cues are off for this run", name, exc)
                 self.enabled = False
                 return
+
+    def _play(self, name: str) -> None:
+        import sounddevice as sd
+
+        audio, rate = self._load(name)
+        pos = 0
+        finished = threading.Event()
+
+        def callback(outdata, frames, _time, _status) -> None:  # PortAudio's thread: copy only
+            nonlocal pos
+            n = min(frames, audio.shape[0] - pos)
+            outdata[:n] = audio[pos:pos + n]
+            outdata[n:] = 0
+            pos += n
+            if pos >= audio.shape[0]:
+                raise sd.CallbackStop
+
+        stream = sd.OutputStream(samplerate=rate, channels=audio.shape[1], dtype="float32", callback=callback,
+                                 finished_callback=finished.set)
+        with stream:
+            deadline = audio.shape[0] / rate + 3.0
+            waited = 0.0
+            while not finished.is_set() and not self._closing.is_set() and waited < deadline:
+                finished.wait(0.05)
+                waited += 0.05
+            if not finished.is_set():
+                stream.abort()
+                log.debug("sounds: the %s cue was cut short", name)
+                return
+        self.played.append(name)
 
 
 def main(argv: list[str]) -> int:  # pragma: no cover - maintenance script

@@ -337,7 +337,7 @@ def no_tray_reason(env: dict[str, str] | None = None) -> str:
         return "this Wayland desktop offers no system tray"
     if "GNOME" in desktop.upper():
         return "GNOME shows tray icons only with the AppIndicator extension (gnome-shell-extension-appindicator)"
-    return "no system tray is running on this desktop (no program owns the tray)"
+    return "nothing on this desktop provides one (a panel with a notification area)"
 
 
 class WindowShell(Shell):
@@ -360,7 +360,7 @@ class WindowShell(Shell):
                      "closing it quits dictate.")
         why.setObjectName("reason")
         why.setWordWrap(True)
-        why.setStyleSheet("color: palette(dark);")
+        why.setStyleSheet("color: #555555;")
         head = QHBoxLayout()
         head.addWidget(self._icon)
         head.addWidget(self._state, 1)
@@ -419,6 +419,8 @@ class WindowShell(Shell):
         self._rebuild_buttons()
 
     def _rebuild_buttons(self) -> None:
+        focused = self.window.focusWidget()
+        keep = focused.objectName() if isinstance(focused, QPushButton) else "dictation"
         while self._buttons.count():
             item = self._buttons.takeAt(0)
             if item.widget() is not None:
@@ -433,6 +435,11 @@ class WindowShell(Shell):
                     self._buttons.addWidget(self._button(child, prefix="Copy: "))
                 continue
             self._buttons.addWidget(self._button(e))
+        # Keyboard users keep their place across rebuilds; the dictation button comes first.
+        buttons = self.buttons()
+        target = buttons.get(keep) or buttons.get("dictation")
+        if target is not None:
+            target.setFocus()
 
     def _button(self, e: Entry, prefix: str = "") -> QPushButton:
         b = QPushButton(prefix + e.label)

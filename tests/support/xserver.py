@@ -157,6 +157,22 @@ class XServer:
             found.append((int(m.group(1), 16), m.group(2).strip('"')))
         return found
 
+    def close_window(self, wid: int) -> None:
+        """Ask a window to close as a window manager's close button does (WM_DELETE_WINDOW)."""
+        from Xlib import X, display
+        from Xlib.protocol import event
+
+        d = display.Display(self.display)
+        try:
+            window = d.create_resource_object("window", wid)
+            protocols = d.intern_atom("WM_PROTOCOLS")
+            message = event.ClientMessage(window=window, client_type=protocols,
+                                          data=(32, [d.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime, 0, 0, 0]))
+            window.send_event(message, event_mask=X.NoEventMask)
+            d.flush()
+        finally:
+            d.close()
+
     def screenshot(self, path: Path) -> Path:
         """The whole screen as PNG, grabbed through Qt in a child process (no imagemagick needed)."""
         path = Path(path)
