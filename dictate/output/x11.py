@@ -28,8 +28,8 @@ TERMINAL_CLASSES = frozenset({
     "io.elementary.terminal", "wayst", "zutty", "extraterm",
 })
 
-# Terminals with no default key that pastes the CLIPBOARD selection (xterm's Shift+Insert pastes
-# PRIMARY, urxvt's Ctrl+Alt+V needs a newer build): the paste backend types into them instead.
+# Terminals with no default key that pastes the CLIPBOARD selection (urxvt's Ctrl+Alt+V needs a
+# newer build); their Shift+Insert pastes PRIMARY, so the paste backend goes through PRIMARY there.
 NO_CLIPBOARD_PASTE_KEY = frozenset({"xterm", "uxterm", "urxvt", "rxvt", "rxvt-unicode", "urxvt-256color",
                                     "eterm", "kterm"})
 

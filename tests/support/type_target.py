@@ -1,7 +1,7 @@
 """A real text box in its own process, for typing tests: whatever reaches it is written to a file.
 
     python tests/support/type_target.py --out STATE.json [--wm-class kitty] [--terminal-keys]
-        [--line]
+        [--line] [--paste-delay-ms N]
 
 It prints "ready <X window id>" on stdout once the window is shown, then rewrites STATE.json on
 every change: {"text": ..., "keys": [...]} where keys lists the paste shortcuts it saw.
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wm-class", default="dictate-type-target")
     ap.add_argument("--terminal-keys", action="store_true")
     ap.add_argument("--line", action="store_true", help="a QLineEdit instead of a QPlainTextEdit")
+    ap.add_argument("--paste-delay-ms", type=int, default=0, help="a slow window: busy this long before pasting")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
@@ -65,8 +66,20 @@ def main(argv: list[str] | None = None) -> int:
                     return True
             return False
 
-    if args.terminal_keys:
-        filt = TerminalKeys()
+    class SlowPaste(QObject):
+        """A window busy for a while before it fetches the clipboard (blocks its own event loop)."""
+
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt name)
+            if (event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_V
+                    and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+                keys.append("ctrl+v")
+                time.sleep(args.paste_delay_ms / 1000.0)
+                edit.paste()
+                return True
+            return False
+
+    filt = TerminalKeys() if args.terminal_keys else SlowPaste() if args.paste_delay_ms else None
+    if filt is not None:
         edit.installEventFilter(filt)
     (edit.textChanged).connect(save)
     edit.setWindowTitle(f"type target ({args.wm_class})")
@@ -82,12 +95,13 @@ class TypeTarget:
     """The target above, run in a child process on an X server; `text` reads what it holds."""
 
     def __init__(self, env: dict[str, str], state: Path, *, wm_class: str = "dictate-type-target",
-                 terminal_keys: bool = False, line: bool = False) -> None:
+                 terminal_keys: bool = False, line: bool = False, paste_delay_ms: int = 0) -> None:
         self.env = dict(env, QT_QPA_PLATFORM="xcb")
         self.state = Path(state)
         argv = [sys.executable, str(Path(__file__).resolve()), "--out", str(self.state), "--wm-class", wm_class]
         argv += ["--terminal-keys"] if terminal_keys else []
         argv += ["--line"] if line else []
+        argv += ["--paste-delay-ms", str(paste_delay_ms)] if paste_delay_ms else []
         self.proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line_out = self.proc.stdout.readline()  # "ready <wid>" once the window is shown
         if not line_out.startswith("ready "):
