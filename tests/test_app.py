@@ -115,6 +115,16 @@ def open_menu(app: App, icon: int) -> int:
     return max(menu)
 
 
+def around(x: XServer, *wids: int, margin: int = 12) -> tuple[int, int, int, int]:
+    """The screen region holding these windows, with a margin: what a screenshot should show."""
+    boxes = [x.geometry(w) for w in wids]
+    left = max(0, min(b[0] for b in boxes) - margin)
+    top = max(0, min(b[1] for b in boxes) - margin)
+    right = min(1280, max(b[0] + b[2] for b in boxes) + margin)
+    bottom = min(800, max(b[1] + b[3] for b in boxes) + margin)
+    return left, top, right - left, bottom - top
+
+
 def menu_lines(app: App) -> list[str]:
     return [line.split("ui: menu: ", 1)[1] for line in app.log.splitlines() if "ui: menu: " in line]
 
@@ -141,8 +151,8 @@ def test_tray_icon_menu_dictation_recent_copy_and_quit(xserver_with_tray, virtua
 
         # The menu, rebuilt as it opens, offers dictation with the hotkey shown.
         menu = open_menu(app, icon)
-        shot = x.screenshot(tmp_path / "tray-menu.png")
-        keep_screenshot(shot)
+        panel = x.search("--name", "^panel$")[0]
+        x.screenshot(tmp_path / "tray-menu-first.png", around(x, menu, panel))
         left, top, w, h = x.geometry(menu)
         assert w > 100 and h > 60
         lines = menu_lines(app)
@@ -162,10 +172,13 @@ def test_tray_icon_menu_dictation_recent_copy_and_quit(xserver_with_tray, virtua
         typed = app.typed.strip()
 
         # Reopened, the menu lists it under recent dictations; clicking it copies it.
-        open_menu(app, icon)
+        menu = open_menu(app, icon)
         assert "Recent dictations | " in menu_lines(app)[-1] and "(none yet)" not in menu_lines(app)[-1]
+        before = app.visible_windows()
         x.xdotool("key", "Down", "Down", "Down", "Right")  # Recent dictations -> its submenu
+        submenu = max(wait_for(lambda: app.visible_windows() - before or None, 5, 0.05, "the submenu"))
         time.sleep(0.3)
+        keep_screenshot(x.screenshot(tmp_path / "tray-menu.png", around(x, menu, submenu, panel)))
         x.xdotool("key", "Return")
         wait_for(lambda: "ui: copied a recent dictation" in app.log, 5, 0.05, "the copy")
         clip = x.run("xclip", "-o", "-selection", "clipboard", check=False).stdout
@@ -210,10 +223,10 @@ def test_no_tray_window_stands_in_under_xvfb(xserver, virtual_mic, app_config, t
         app.wait_state("idle")
         assert "ui: no tray (" in app.log
         time.sleep(0.5)
-        shot = x.screenshot(tmp_path / "no-tray-window.png")
-        keep_screenshot(shot)
+        keep_screenshot(x.screenshot(tmp_path / "no-tray-window.png", around(x, wid, margin=0)))
         # The first button (Start dictation) has the focus: Space presses it.
         x.xdotool("windowfocus", "--sync", str(wid))
+        time.sleep(0.5)  # Qt activates the window and gives the first button the focus
         x.xdotool("key", "space")
         app.wait_state("listening", 10)
         assert app.send("cancel")["ok"]

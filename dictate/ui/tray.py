@@ -420,11 +420,10 @@ class WindowShell(Shell):
 
     def _rebuild_buttons(self) -> None:
         focused = self.window.focusWidget()
-        keep = focused.objectName() if isinstance(focused, QPushButton) else "dictation"
-        while self._buttons.count():
-            item = self._buttons.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+        keep = focused.objectName() if isinstance(focused, QPushButton) and focused.hasFocus() else "dictation"
+        # The old widgets go only after the focus is on a new button: deleting the focused one
+        # first would pass the focus along to whichever old button comes next.
+        old = [self._buttons.takeAt(0).widget() for _ in range(self._buttons.count())]
         for e in self.entries():
             if e.key == "error":
                 continue  # shown in the state line
@@ -439,7 +438,14 @@ class WindowShell(Shell):
         buttons = self.buttons()
         target = buttons.get(keep) or buttons.get("dictation")
         if target is not None:
+            if self.window.isVisible():
+                for b in buttons.values():
+                    b.show()  # a hidden widget cannot take the focus (the layout shows them later)
             target.setFocus()
+        for w in old:
+            if w is not None:
+                w.hide()
+                w.deleteLater()
 
     def _button(self, e: Entry, prefix: str = "") -> QPushButton:
         b = QPushButton(prefix + e.label)

@@ -173,19 +173,22 @@ class XServer:
         finally:
             d.close()
 
-    def screenshot(self, path: Path) -> Path:
-        """The whole screen as PNG, grabbed through Qt in a child process (no imagemagick needed)."""
+    def screenshot(self, path: Path, region: tuple[int, int, int, int] | None = None) -> Path:
+        """The screen (or the (x, y, width, height) region of it) as PNG, grabbed through Qt in a
+        child process (no imagemagick needed)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         script = ("import sys\n"
                   "from PySide6.QtGui import QGuiApplication\n"
                   "app = QGuiApplication(['shot'])\n"
-                  "ok = app.primaryScreen().grabWindow(0).save(sys.argv[1])\n"
+                  "x, y, w, h = (int(v) for v in sys.argv[2:6])\n"
+                  "ok = app.primaryScreen().grabWindow(0, x, y, w, h).save(sys.argv[1])\n"
                   "sys.exit(0 if ok else 1)\n")
         env = self.env
         env["QT_QPA_PLATFORM"] = "xcb"
-        subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True, timeout=30,
-                       capture_output=True)
+        x, y, w, h = region or (0, 0, -1, -1)
+        subprocess.run([sys.executable, "-c", script, str(path), str(x), str(y), str(w), str(h)], env=env,
+                       check=True, timeout=30, capture_output=True)
         return path
 
 
