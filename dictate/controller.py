@@ -21,7 +21,6 @@ was captured is still transcribed and typed.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import logging
 import queue

@@ -3,10 +3,8 @@ microphone (the test decides which sample the hotkey lands on), a recording sink
 
 from __future__ import annotations
 
-import queue
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -89,7 +87,6 @@ class RecordingSink:
 class Events:
     def __init__(self) -> None:
         self.items = []
-        self._q: queue.Queue = queue.Queue()
 
     def __call__(self, event) -> None:
         self.items.append(event)
@@ -470,3 +467,35 @@ def test_quit_finishes_the_dictation(cfg, script):
     ctl.shutdown(timeout_s=20)
     assert sink.text.split() == script.texts
     assert src.stopped == 1 and sink.closed
+
+
+def test_open_on_demand_opens_the_microphone_only_while_dictating(cfg, script):
+    cfg.audio.open_on_demand = True
+    ctl, src, sink, events, _ = make(cfg, script)
+    ctl.start()
+    events.wait_state(State.IDLE)
+    time.sleep(0.2)
+    assert src.opened == 0  # nothing is listening while idle
+    src.play(script.audio, speed=3.0, marks={
+        sample(1.0): lambda: ctl.submit(Command(CommandKind.PTT_DOWN)),
+        sample(script.words[-1].end_s): lambda: ctl.submit(Command(CommandKind.PTT_UP)),
+    })
+    events.wait_state(State.IDLE, after=events.states.index(State.LISTENING))
+    ctl.shutdown()
+    assert src.opened == 1 and src.stopped == 1
+    assert sink.text.split() == script.texts  # speech began after the hotkey: nothing clipped here
+
+
+def test_file_jobs_run_on_the_same_engine(cfg, tmp_path):
+    from tests.support.scripted_engine import save_script
+    from tests.support.tone_engine import ToneEngine
+
+    tone = build_script([("silence", 0.5), ("speech", 2.0), ("silence", 0.5)], seed=9)
+    wav, _ = save_script(tone, tmp_path)
+    engine = ToneEngine()
+    ctl, _, _, events, _ = make(cfg, engine)
+    ctl.start()
+    events.wait_state(State.IDLE)
+    result = ctl.transcribe_file(wav)
+    ctl.shutdown()
+    assert "Hz" in result.text and engine.calls == 1 and ctl.worker.jobs_run == 1
