@@ -499,3 +499,17 @@ def test_file_jobs_run_on_the_same_engine(cfg, tmp_path):
     result = ctl.transcribe_file(wav)
     ctl.shutdown()
     assert "Hz" in result.text and engine.calls == 1 and ctl.worker.jobs_run == 1
+
+
+def test_microphone_lost_while_idle_is_reopened(cfg, script):
+    ctl, src, sink, events, _ = make(cfg, script)
+    ctl.start()
+    events.wait_state(State.IDLE)
+    src.fail()
+    events.wait_state(State.ERROR)
+    assert events.of(EventKind.ERROR)[-1]["cause"] == "microphone"
+    assert src.stopped == 1  # the broken stream was closed
+    events.wait_state(State.IDLE, timeout_s=10, after=events.states.index(State.ERROR))
+    ctl.shutdown()
+    assert "the microphone is back" in [p["message"] for p in events.of(EventKind.NOTICE)]
+    assert src.opened == 2
