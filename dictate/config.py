@@ -172,6 +172,11 @@ class UiConfig:
 class HotkeyConfig:
     mode: str = _opt("push-to-talk", "push-to-talk or toggle", choices=["push-to-talk", "toggle"])
     dictate: str = _opt("<ctrl>+<alt>+space", "Hotkey for voice typing")
+    cancel: str = _opt("<ctrl>+<alt>+<shift>+space",
+                       "Hotkey that discards the dictation in progress; empty for none")
+    backend: str = _opt("auto", "Global hotkeys through: auto, x11, portal (Wayland), pynput, or none "
+                        "(bind `dictate toggle` in your desktop's shortcut settings instead)",
+                        choices=["auto", "x11", "portal", "pynput", "none"])
 
 
 @dataclass
