@@ -171,3 +171,25 @@ def test_portal_listener_without_a_bus_gives_a_clear_error() -> None:
     listener = PortalHotkeyListener(HotkeyBindings("F9"), RecordingMode.TOGGLE, lambda c: None, env=env)
     with pytest.raises(HotkeyError, match="no D-Bus session bus"):
         listener.start()
+
+
+def doctor_hotkeys(env: dict[str, str]) -> list[str]:
+    run = subprocess.run([sys.executable, "-m", "dictate", "doctor"], cwd=REPO, env=dictate_env(env),
+                         capture_output=True, text=True, timeout=120)
+    lines = run.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[1:2] == ["hotkeys"])
+    return lines[at:at + 2]
+
+
+def test_doctor_on_wayland_without_and_with_the_portal(bus: str) -> None:
+    line, fix = doctor_hotkeys(wayland_env(bus))
+    assert line.startswith("FAIL") and "push-to-talk is impossible" in line, line
+    assert "fix: bind `dictate toggle`" in fix
+    proc = start_portal(bus)
+    try:
+        line = doctor_hotkeys(wayland_env(bus))[0]
+        assert line.startswith("ok") and "portal: Wayland: the desktop's GlobalShortcuts portal" in line, line
+        assert "push-to-talk works" in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

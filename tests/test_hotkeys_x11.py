@@ -252,3 +252,32 @@ def test_modifiers_down_and_wait_until_released(xserver: XServer) -> None:
     xserver.xdotool("keyup", "super", "key", "Num_Lock")  # a lock being on is not a held modifier
     assert modifiers_down(xserver.display) is False
     assert modifiers_down(":999") is False  # cannot tell: not held
+
+
+def doctor_hotkeys(env: dict[str, str]) -> list[str]:
+    from tests.conftest import REPO, dictate_env
+
+    run = subprocess.run([sys.executable, "-m", "dictate", "doctor"], cwd=REPO, env=dictate_env(env),
+                         capture_output=True, text=True, timeout=120)
+    lines = run.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[1:2] == ["hotkeys"])
+    return lines[at:at + 2]
+
+
+def test_doctor_reports_the_x11_backend_and_a_key_taken_by_another_program(xserver: XServer) -> None:
+    line = doctor_hotkeys(xserver.env)[0]
+    assert line.startswith("ok") and "x11: X11 display" in line and "push-to-talk works" in line, line
+    assert "<ctrl>+<alt>+<space> (push-to-talk)" in line
+    other = subprocess.Popen([sys.executable, "-c", GRABBER, xserver.display], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "grabbed"
+        line, fix = doctor_hotkeys(xserver.env)
+        assert line.startswith("FAIL") and "already taken by another program" in line, line
+        assert fix.strip().startswith("fix: choose another [hotkeys] dictate")
+    finally:
+        other.stdin.close()
+        other.wait(timeout=5)
+    # The doctor gave its test grab back: a listener can take the chord now.
+    listener, rec = listen(xserver, RecordingMode.TOGGLE)
+    listener.stop()

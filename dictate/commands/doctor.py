@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -93,15 +92,33 @@ def check_typing(cfg: Config) -> list[Check]:
                   fix + "; `dictate listen` prints to the terminal meanwhile")]
 
 
-def check_hotkeys(_: Config) -> list[Check]:
-    if sys.platform in ("win32", "darwin"):
-        return [Check("hotkeys", True, "native backend")]
-    if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
-        return [Check("hotkeys", False, "pure Wayland: global hotkeys need the compositor",
-                      "bind a desktop shortcut to `dictate toggle`")]
-    if os.environ.get("DISPLAY"):
-        return [Check("hotkeys", True, f"X11 display {os.environ['DISPLAY']}")]
-    return [Check("hotkeys", False, "no graphical session", "run inside your desktop session")]
+def check_hotkeys(cfg: Config) -> list[Check]:
+    """The real hotkey backend, whether push-to-talk works here, and the fix. On X11 the chords
+    are grabbed and given back at once, so a key another program holds shows up here."""
+    from dictate import hotkeys
+    from dictate.errors import DictateError
+
+    try:
+        bindings = hotkeys.HotkeyBindings(cfg.hotkeys.dictate, cfg.hotkeys.cancel or None)
+        dictate_chord, cancel_chord = bindings.chords()
+        found = hotkeys.support(backend=cfg.hotkeys.backend)
+    except DictateError as exc:
+        return [Check("hotkeys", False, str(exc), "fix the [hotkeys] section of the config (or in the settings)")]
+    if not found.available:
+        detail = found.reason if "push-to-talk" in found.reason else f"{found.reason}; push-to-talk impossible"
+        return [Check("hotkeys", False, detail, found.fix)]
+    chords = f"{dictate_chord} ({cfg.hotkeys.mode})" + (f", cancel {cancel_chord}" if cancel_chord else "")
+    ptt = "push-to-talk works" if found.push_to_talk else "push-to-talk impossible here (use toggle)"
+    if found.backend == "x11":
+        listener = hotkeys.create_listener(cfg, lambda command: None)
+        try:
+            if listener is not None:
+                listener.start()
+                listener.stop()
+        except hotkeys.HotkeyError as exc:
+            return [Check("hotkeys", False, str(exc).removeprefix("hotkeys: "),
+                          "choose another [hotkeys] dictate/cancel in the settings, or free the key in the other program")]
+    return [Check("hotkeys", True, f"{found.backend}: {found.reason}; {chords}; {ptt}")]
 
 
 def check_keyring(_: Config) -> list[Check]:
