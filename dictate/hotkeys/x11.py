@@ -227,7 +227,10 @@ class X11HotkeyListener(HotkeyListener):
                 d.sync()
             except Exception:  # the connection may be gone; the server drops our grabs with it
                 pass
-            d.close()
+            try:
+                d.close()
+            except Exception:
+                pass
 
     def _grab(self, d, grabs: list[tuple[int, int]]) -> tuple[dict[int, str], dict[int, str]]:
         X, XK, _, error = _xlib()
