@@ -281,3 +281,19 @@ def test_doctor_reports_the_x11_backend_and_a_key_taken_by_another_program(xserv
     # The doctor gave its test grab back: a listener can take the chord now.
     listener, rec = listen(xserver, RecordingMode.TOGGLE)
     listener.stop()
+
+
+def test_listener_survives_its_x_server_going_away() -> None:
+    x = XServer().start()
+    rec = Recorder()
+    listener = X11HotkeyListener(HotkeyBindings(CHORD), RecordingMode.TOGGLE, rec.put, display=x.display)
+    try:
+        listener.start()
+        x.close()  # the desktop session ends under the app
+        time.sleep(0.3)
+        start = time.monotonic()
+        listener.stop()
+        assert time.monotonic() - start < 2.0
+        assert not [t for t in threading.enumerate() if t.name == "hotkeys-x11"]
+    finally:
+        x.close()
