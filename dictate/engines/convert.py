@@ -53,7 +53,10 @@ _CT2_DTYPES: dict[int, np.dtype] = {
 }
 _BFLOAT16 = 5
 _MAX_RANK = 8
-GGML_DTYPES = ("f16", "f32")
+# f16 only: whisper.cpp loads f32 files but its CPU backend aborts the process on f32
+# convolution weights (GGML_ASSERT in the conv op, pywhispercpp 1.5), and f16 loses nothing
+# against a CTranslate2 model stored as float16 or int8.
+GGML_DTYPES = ("f16",)
 
 # Tensors whisper.cpp wants in f32 even in an f16 file (besides every 1-D tensor).
 _GGML_F32_TENSORS = frozenset(
@@ -158,19 +161,18 @@ def write_ggml(
 
     ``weights`` are float arrays under openai-whisper names; ``tokens`` are the text tokens
     (ids below <|endoftext|>) as raw bytes: whisper.cpp derives the special ids from n_vocab.
-    ``dtype`` "f16" stores matrices as float16 (vectors and positional embeddings stay f32, as
-    whisper.cpp expects), "f32" stores everything as float32.
+    ``dtype`` "f16" stores matrices as float16; vectors and positional embeddings stay f32, as
+    whisper.cpp expects.
     """
     if dtype not in GGML_DTYPES:
         raise ValueError(f"dtype must be one of {GGML_DTYPES}")
-    use_f16 = dtype == "f16"
     f.write(struct.pack("<I", GGML_MAGIC))
     f.write(
         struct.pack(
             "<11i",
             dims.n_vocab, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head, dims.n_audio_layer,
             dims.n_text_ctx, dims.n_text_state, dims.n_text_head, dims.n_text_layer, dims.n_mels,
-            int(use_f16),
+            1,  # ftype: mostly f16
         )
     )
     filters = mel_filters(dims.n_mels) if filters is None else filters
@@ -185,7 +187,7 @@ def write_ggml(
     for name, data in weights.items():
         if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
             data = data.reshape(-1, 1)  # whisper.cpp broadcasts them as [n_state, 1]
-        f32 = not use_f16 or data.ndim < 2 or name in _GGML_F32_TENSORS
+        f32 = data.ndim < 2 or name in _GGML_F32_TENSORS
         data = data.astype("<f4" if f32 else "<f2", copy=False)
         encoded = name.encode()
         f.write(struct.pack("<3i", data.ndim, len(encoded), 0 if f32 else 1))
@@ -436,13 +438,13 @@ def _text_tokens(vocabulary: list[str], n_vocab: int) -> list[bytes]:
 def convert_ct2_to_ggml(ct2_dir: Path, out: Path, *, dtype: str = "f16") -> Path:
     """Convert the CTranslate2 Whisper model folder ``ct2_dir`` into the ggml file ``out``.
 
-    ``dtype`` is "f16" (whisper.cpp's usual choice) or "f32". The file is written beside
+    ``dtype`` is "f16" (see GGML_DTYPES). The file is written beside
     ``out`` and renamed into place, so a failed conversion leaves nothing behind. Raises
     ModelError with a one-line message on any unusable input.
     """
     ct2_dir, out = Path(ct2_dir), Path(out)
     if dtype not in GGML_DTYPES:
-        raise ModelError(f"unknown ggml type {dtype!r}: use one of {', '.join(GGML_DTYPES)}")
+        raise ModelError(f"unsupported ggml type {dtype!r}: use {' or '.join(GGML_DTYPES)}")
     if not ct2_dir.is_dir():
         raise ModelError(f"{ct2_dir} is not a CTranslate2 model folder")
     model_bin = ct2_dir / "model.bin"
