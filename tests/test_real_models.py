@@ -258,6 +258,8 @@ def _damaged_copy(tmp_path: Path, how: str) -> Path:
     data = (src / "model.bin").read_bytes()
     if how == "truncated-in-a-variable":
         data = data[: len(data) // 2]
+    elif how == "truncated-at-the-end":
+        data = data[:-3]
     elif how == "truncated-in-the-header":
         data = data[:20]
     elif how == "empty":
@@ -284,7 +286,7 @@ def _damaged_copy(tmp_path: Path, how: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("how", ["truncated-in-a-variable", "truncated-in-the-header", "empty", "garbage",
+@pytest.mark.parametrize("how", ["truncated-in-a-variable", "truncated-at-the-end", "truncated-in-the-header", "empty", "garbage",
                                  "wrong-version", "bad-byte-count", "no-vocabulary", "short-vocabulary"])
 def test_damaged_model_gives_one_line_model_error(tmp_path, how):
     folder = _damaged_copy(tmp_path, how)

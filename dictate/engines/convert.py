@@ -424,14 +424,14 @@ def read_vocabulary(ct2_dir: Path) -> list[str]:
     raise ModelError(f"{ct2_dir} has no vocabulary.txt, vocabulary.json or tokenizer.json")
 
 
-def _text_tokens(vocabulary: list[str], n_vocab: int) -> list[bytes]:
+def _text_tokens(ct2_dir: Path, vocabulary: list[str], n_vocab: int) -> list[bytes]:
     """The tokens below <|endoftext|>, as raw bytes."""
     if len(vocabulary) != n_vocab:
-        raise ModelError(f"vocabulary has {len(vocabulary)} tokens but the model has {n_vocab}")
+        raise ModelError(f"{ct2_dir}: the vocabulary has {len(vocabulary)} tokens but the model {n_vocab}")
     try:
         eot = vocabulary.index("<|endoftext|>")
     except ValueError:
-        raise ModelError("vocabulary has no <|endoftext|> token: not a Whisper vocabulary") from None
+        raise ModelError(f"{ct2_dir}: the vocabulary has no <|endoftext|>: not a Whisper vocabulary") from None
     return token_bytes(vocabulary[:eot])
 
 
@@ -456,7 +456,7 @@ def convert_ct2_to_ggml(ct2_dir: Path, out: Path, *, dtype: str = "f16") -> Path
     if spec != "WhisperSpec":
         raise ModelError(f"{ct2_dir} holds a {spec or 'unnamed'} model, not Whisper")
     dims, weights = ct2_to_openai(variables)
-    tokens = _text_tokens(read_vocabulary(ct2_dir), dims.n_vocab)
+    tokens = _text_tokens(ct2_dir, read_vocabulary(ct2_dir), dims.n_vocab)
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
