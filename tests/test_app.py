@@ -48,6 +48,7 @@ class App:
         self.err_path = folder / "app.err"
         self.out_path = folder / "app.out"
         full_env = dictate_env({**x.env, **(env or {})})
+        full_env.pop("QT_QPA_PLATFORM", None)  # the real xcb plugin, whatever other tests set
         self.started = time.monotonic()
         self.proc = subprocess.Popen([sys.executable, "-m", "dictate", "-v", *args], cwd=REPO, env=full_env,
                                      stdout=self.out_path.open("w"), stderr=self.err_path.open("w"))
@@ -178,7 +179,7 @@ def test_tray_icon_menu_dictation_recent_copy_and_quit(xserver_with_tray, virtua
         x.xdotool("key", "Down", "Down", "Down", "Right")  # Recent dictations -> its submenu
         submenu = max(wait_for(lambda: app.visible_windows() - before or None, 5, 0.05, "the submenu"))
         time.sleep(0.3)
-        keep_screenshot(x.screenshot(tmp_path / "tray-menu.png", around(x, menu, submenu, panel)))
+        x.screenshot(tmp_path / "tray-menu-recent.png", around(x, menu, submenu, panel))
         x.xdotool("key", "Return")
         wait_for(lambda: "ui: copied a recent dictation" in app.log, 5, 0.05, "the copy")
         clip = x.run("xclip", "-o", "-selection", "clipboard", check=False).stdout
@@ -236,3 +237,27 @@ def test_no_tray_window_stands_in_under_xvfb(xserver, virtual_mic, app_config, t
         assert app.proc.wait(20) == 0
     finally:
         app.stop()
+
+
+def test_an_error_shows_in_the_icon_and_a_notification_with_the_action(xserver_with_tray, app_config, tmp_path):
+    """No sound server at all: the microphone cannot open. The app still starts, the icon turns to
+    the error state and a balloon says what to do."""
+    x = xserver_with_tray
+    app = App(x, tmp_path, "--engine", TONE, env={"PULSE_SERVER": f"unix:{tmp_path}/no-such-server"})
+    try:
+        icon = app.tray_icon()
+        st = app.wait_state("error", 20)
+        assert "no microphone" in st["message"]
+        wait_for(lambda: "ui: error shown: no microphone" in app.log, 10, 0.05, "the notification")
+        line = next(ln for ln in app.log.splitlines() if "ui: error shown: no microphone" in ln)
+        assert "connect a microphone" in line  # the action to take
+        # The balloon is a window of the app's beside the icon.
+        balloon = wait_for(lambda: app.visible_windows() - {icon} or None, 10, 0.05, "the balloon")
+        time.sleep(0.3)
+        panel = x.search("--name", "^panel$")[0]
+        keep_screenshot(x.screenshot(tmp_path / "tray-error.png", around(x, max(balloon), panel)))
+        menu = open_menu(app, icon)
+        assert menu_lines(app)[-1].startswith("⚠ no microphone"), menu_lines(app)[-1]
+        x.xdotool("key", "Escape")
+    finally:
+        assert app.stop() == 0

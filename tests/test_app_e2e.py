@@ -6,6 +6,7 @@ of another process that has the focus."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.support.speech import RECORDINGS, build, short
 from tests.support.type_target import TypeTarget
 from tests.support.wer import alignment, score
 from tests.support.xserver import wait_for, xserver, xserver_with_tray  # noqa: F401 - fixtures
-from tests.test_app import App, open_menu
+from tests.test_app import App, around, keep_screenshot, open_menu
 
 pytestmark = [
     pytest.mark.slow,
@@ -73,10 +74,18 @@ def test_hold_the_hotkey_speak_and_the_words_are_typed_into_the_focused_window(
         # The dictation is in the tray's recent dictations (from the history).
         menu_before = len([ln for ln in app.log.splitlines() if "ui: menu: " in ln])
         icon = app.tray_icon()
-        open_menu(app, icon)
+        menu = open_menu(app, icon)
         wait_for(lambda: len([ln for ln in app.log.splitlines() if "ui: menu: " in ln]) > menu_before, 5, 0.05,
                  "the menu")
-        x.xdotool("key", "Escape")
+        before = app.visible_windows()
+        x.xdotool("key", "Down", "Down", "Down", "Right")  # Recent dictations -> its submenu
+        submenu = max(wait_for(lambda: app.visible_windows() - before or None, 5, 0.05, "the submenu"))
+        time.sleep(0.3)
+        panel = x.search("--name", "^panel$")[0]
+        shot = x.screenshot(tmp_path / "tray-menu.png", around(x, menu, submenu, panel))
+        if mode == "push-to-talk":
+            keep_screenshot(shot)
+        x.xdotool("key", "Escape", "Escape")
         last_menu = [ln for ln in app.log.splitlines() if "ui: menu: " in ln][-1]
         assert "Recent dictations |" in last_menu and "(none yet)" not in last_menu
     finally:

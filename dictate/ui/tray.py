@@ -246,6 +246,9 @@ class Shell(QObject):
         self.notify("dictate: error", message + (f"\n{action}" if action else ""), error=True)
 
     def _on_notice(self, message: str) -> None:
+        log.info("ui: notice: %s", message)
+        if self.model.error:
+            return  # one balloon at a time: a notice must not cover the error and its action
         self.notify("dictate", message, error=False)
 
     def entries(self) -> list[Entry]:
