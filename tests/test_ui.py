@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import wave
-from pathlib import Path
 
 import pytest
 
