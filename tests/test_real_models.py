@@ -137,7 +137,8 @@ def openai_names(n_audio_layer: int, n_text_layer: int) -> set[str]:
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> dict[str, np.ndarray]:
     folder = tmp_path_factory.mktemp("speech")
-    return {"en": espeak(ENGLISH, "en-us", folder), "en-short": espeak(ENGLISH_SHORT, "en-us", folder), "de": espeak(GERMAN, "de", folder, wpm=120),
+    return {"en": espeak(ENGLISH, "en-us", folder), "en-short": espeak(ENGLISH_SHORT, "en-us", folder),
+            "de": espeak(GERMAN, "de", folder, wpm=120),
             "fr": espeak(FRENCH, "fr", folder)}
 
 
@@ -302,7 +303,8 @@ def _damaged_copy(tmp_path: Path, how: str) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("how", ["truncated-in-a-variable", "truncated-at-the-end", "truncated-in-the-header", "empty", "garbage",
+@pytest.mark.parametrize("how", ["truncated-in-a-variable", "truncated-at-the-end", "truncated-in-the-header",
+                                 "empty", "garbage",
                                  "wrong-version", "bad-byte-count", "no-vocabulary", "short-vocabulary"])
 def test_damaged_model_gives_one_line_model_error(tmp_path, how):
     folder = _damaged_copy(tmp_path, how)
