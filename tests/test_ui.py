@@ -146,6 +146,22 @@ def test_events_from_the_controller_thread_arrive_on_the_gui_thread(qtbot, bridg
                     ("error", ("no microphone found", "connect one"), True)]
 
 
+def test_many_events_leave_pythons_true_and_false_alone(qtbot, bridge, controller):
+    """PySide6 6.12.0's Signal.emit() loses a reference to True per call, which aborts a long
+    running app; the bridge's path (postEvent, then plain hooks) must not."""
+    got = []
+    bridge.level.connect(got.append)
+    bridge.state_changed.connect(got.append)
+    events = [Event(EventKind.LEVEL, {"dbfs": -30.0}), Event(EventKind.STATE, {"state": "idle"})] * 1000
+    controller.publish_from_thread(*events[:10])
+    qtbot.waitUntil(lambda: len(got) == 10)
+    before = sys.getrefcount(True), sys.getrefcount(False)
+    controller.publish_from_thread(*events)
+    qtbot.waitUntil(lambda: len(got) == 10 + len(events), timeout=10_000)
+    after = sys.getrefcount(True), sys.getrefcount(False)
+    assert abs(after[0] - before[0]) < 50 and abs(after[1] - before[1]) < 50, (before, after)
+
+
 def test_bridge_sends_commands_and_drops_events_once_closed(qtbot, bridge, controller):
     bridge.submit(CommandKind.NOTE_START)
     assert controller.commands == [Command(CommandKind.NOTE_START)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QByteArray, QObject, QRectF, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QObject, QRectF, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QSystemTrayIcon, QVBoxLayout,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, 
 
 from dictate.types import CommandKind
 from dictate.ui import resources
-from dictate.ui.bridge import Bridge
+from dictate.ui.bridge import Bridge, Hook
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +146,13 @@ class Entry:
     children: tuple["Entry", ...] = ()
 
 
-class Actions(QObject):
+class Actions:
     """What the entries do: Commands to the controller, or desktop actions (clipboard, folder)."""
 
-    quit_requested = Signal()
-
-    def __init__(self, bridge: Bridge, notes_dir: Path, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, bridge: Bridge, notes_dir: Path) -> None:
         self.bridge = bridge
         self.notes_dir = notes_dir
+        self.quit_requested = Hook("quit")
 
     def command(self, kind: CommandKind) -> Callable[[], None]:
         return lambda: self.bridge.submit(kind)

@@ -142,10 +142,11 @@ def run(repeat: int, keep: bool = False, via: str = "both") -> None:
                     for secs, (rec, audio) in recs.items():
                         r = utterance(x, mic, target, audio, via_hotkey)
                         results[secs].append(r["release_to_last_char_s"])
-                        words = len(rec.text.split())
+                        cut_s = audio.size / 16_000
+                        words = sum(len(t.split()) for t, (_a, e) in zip(rec.sentences, rec.spans_s) if e <= cut_s)
                         print(f"  [{how}] {audio.size / 16_000:4.1f} s utterance: release -> last char "
                               f"{r['release_to_last_char_s']:.2f} s, {r['chars']} chars typed "
-                              f"(~{words} words said in the recording): {r['typed'][:60]!r}…")
+                              f"({words} words said): {r['typed'][:60]!r}…")
                 m5, m60 = min(results[5]), min(results[60])
                 ratio = f"{m60 / m5:.2f}" if m5 > 0 else "n/a"
                 print(f"release -> last character typed [{how}]: short {m5:.2f} s, long {m60:.2f} s, ratio {ratio} "
