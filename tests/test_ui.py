@@ -265,6 +265,17 @@ def test_no_tray_window_buttons_drive_the_controller(qtbot, bridge, controller, 
     assert quits == [True]
 
 
+def test_offscreen_has_no_tray_so_the_window_stands_in(qapp, bridge, tmp_path):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from dictate.ui.tray import create_shell
+
+    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    shell = create_shell(bridge, Actions(bridge, tmp_path), ShellState())
+    assert isinstance(shell, WindowShell)
+    shell.window.deleteLater()
+
+
 def test_notes_folder_is_created_when_opened(qapp, bridge, tmp_path):
     folder = tmp_path / "my notes"
     Actions(bridge, folder).open_notes_folder()
