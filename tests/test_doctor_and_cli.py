@@ -53,10 +53,25 @@ def test_core_imports_without_qt() -> None:
 
 
 def test_no_verb_explains_what_to_run() -> None:
-    run = dictate()
-    assert run.returncode in (0, 1)
-    if run.returncode == 1:
-        assert "dictate listen" in run.stderr and "Traceback" not in run.stderr
+    """No display: the tray app says so in one line, before Qt (whose xcb plugin would abort)."""
+    run = dictate(env={"DISPLAY": "", "WAYLAND_DISPLAY": "", "QT_QPA_PLATFORM": ""})
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("dictate: no desktop session")
+    for hint in ("dictate listen", "dictate transcribe FILE", "dictate --help"):
+        assert hint in lines[0]
+
+
+def test_desktop_missing_only_without_a_display() -> None:
+    from dictate.ui.app import desktop_missing
+
+    assert desktop_missing({}, "linux") is not None
+    assert desktop_missing({"DISPLAY": ":1"}, "linux") is None
+    assert desktop_missing({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert desktop_missing({"WAYLAND_DISPLAY": "wayland-0", "QT_QPA_PLATFORM": "xcb"}, "linux") is not None
+    assert desktop_missing({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert desktop_missing({}, "win32") is None and desktop_missing({}, "darwin") is None
 
 
 def test_help_lists_the_verbs() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
@@ -43,8 +44,36 @@ def options_from_args(args: argparse.Namespace | None) -> Options:
                    language=getattr(args, "language", None))
 
 
+NO_DESKTOP = ("no desktop session (DISPLAY and WAYLAND_DISPLAY are unset) for the tray app: run it inside your "
+              "desktop, or use `dictate listen` for voice typing in this terminal, `dictate transcribe FILE`, "
+              "or `dictate --help`")
+
+# Qt platforms that draw without a display server (tests, VNC); any other needs X11 or Wayland.
+_SERVERLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs", "minimalegl", "vkkhrdisplay")
+
+
+def desktop_missing(env=None, platform: str | None = None) -> str | None:
+    """Why the tray app cannot show anything here (one line), or None. Asked before Qt is
+    touched: without a display Qt's xcb plugin aborts the process instead of raising."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    if platform in ("win32", "darwin"):
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip().lower()
+    if qpa in _SERVERLESS_PLATFORMS:
+        return None
+    if qpa == "xcb":  # forced X11: a Wayland socket alone does not help
+        return None if env.get("DISPLAY") else NO_DESKTOP
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return NO_DESKTOP
+
+
 def run(args: argparse.Namespace | None = None) -> int:
     started = time.monotonic()
+    missing = desktop_missing()
+    if missing is not None:
+        raise DictateError(missing)
     opts = options_from_args(args)
     cfg = config_mod.load()
     return DesktopApp(cfg, opts, started=started).exec()
