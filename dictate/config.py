@@ -104,8 +104,8 @@ class AudioConfig:
 
 @dataclass
 class StreamingConfig:
-    min_chunk_s: float = _opt(1.0, "Least new audio before the next live window is sent", minimum=0.1)
-    trim_at_s: float = _opt(20.0, "Trim the live buffer at the last committed word once it is this long", minimum=5.0, maximum=25.0)
+    min_chunk_s: float = _opt(0.5, "Least new audio before the next live window is sent (more when the engine is slow)", minimum=0.1)
+    trim_at_s: float = _opt(12.0, "Trim the live buffer at a pause after the committed words once it is this long", minimum=5.0, maximum=20.0)
     no_speech_threshold: float = _opt(0.6, "Drop segments more likely silence than this ...")
     logprob_threshold: float = _opt(-1.0, "... and less confident than this")
     compression_ratio_threshold: float = _opt(2.4, "Drop repetitive segments above this compression ratio")

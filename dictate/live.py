@@ -36,6 +36,7 @@ class LiveStats:
     final_latency_s: float | None = None  # end of input -> final text
     final_engine_s: float | None = None  # engine time of the last window
     duration_s: float = 0.0  # audio seen by the session
+    audio_discarded_s: float = 0.0  # speech the session let go unheard (it must stay 0)
     device_error: str | None = None
 
     def to_json(self) -> dict:
@@ -104,6 +105,7 @@ class LiveTranscriber:
         s.windows, s.max_window_s = session.windows, session.max_window_s
         s.engine_busy_s = self.worker.busy_s - busy_before
         s.duration_s = session.duration_s
+        s.audio_discarded_s = session.discarded_s
         return s
 
     def _end_of_input(self, stopped: bool) -> float:
@@ -122,7 +124,7 @@ class LiveTranscriber:
         except EngineError:
             self.session.on_error(window)
             raise
-        commits = self.session.on_result(window, segments)
+        commits = self.session.on_result(window, segments, job.engine_s)
         now = time.perf_counter()
         if self.session.done:
             self.stats.final_engine_s = job.engine_s

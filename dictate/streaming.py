@@ -5,24 +5,35 @@ engine's segments back.
     session = StreamingSession(params, base_options)
     session.feed(samples)                  # as audio arrives (16 kHz mono float32)
     window = session.next_window()         # None while a window is out or nothing is worth sending
-    commits = session.on_result(window, segments)   # -> list[Commit], newly committed words
+    commits = session.on_result(window, segments, engine_s)   # -> list[Commit], newly committed
     session.finish()                       # input ended: only the uncommitted tail is left
     session.done                           # after the final window's result
 
-Policy (after whisper_streaming):
+Policy (after whisper_streaming, made to hold up against real Whisper, whose word times are only
+approximate and shift between overlapping windows):
 - Double buffering: audio keeps arriving while a window is out; the next window (everything from
-  the buffer start to now) goes out as soon as the previous result is back and >= min_chunk_s of
-  new audio has arrived.
+  the buffer start to now) goes out as soon as the previous result is back and enough new audio has
+  arrived. "Enough" follows the engine: a window costing c seconds waits for c / target_busy of
+  audio, so the engine keeps up (busy / audio <= target_busy) instead of falling behind.
 - LocalAgreement-2: a word is committed when two consecutive hypotheses agree on it (the longest
-  common prefix of their uncommitted words). When VAD closes an utterance (speech followed by
+  common prefix of their uncommitted words, by text). When VAD closes an utterance (speech, then
   utterance_silence_s of silence), the window covering it commits all of its words.
-- The buffer is trimmed at the end of the last committed word once it is longer than trim_at_s
-  (and at utterance ends), so windows start between words; a hard limit below Whisper's 30 s
-  forces a commit of the settled words in the unlikely case that nothing has agreed for that long.
-- Committed text is the next window's prompt.
+- Words are matched by text and order; times only bound where to look. A new hypothesis has the
+  words already committed removed by matching the committed tail against its head, never by a
+  time threshold alone (a word whose time is off by 100 ms must not vanish).
+- The buffer is trimmed at a pause (VAD silence) that lies after the committed words and before
+  the uncommitted ones, so a window starts between words and hears none of what is committed.
+  Trimming starts once the buffer is longer than trim_at_s, which keeps windows short and the
+  engine fast. With no pause to cut at, it trims between the last committed word and the next.
+- Nothing is ever thrown away. When nothing has agreed for stall_s, the words of the last
+  hypothesis' finished segments are committed; when even that gives nothing, the oldest part is
+  closed as a chunk of its own at a pause and everything heard in it is committed. `discarded_s`
+  counts any speech that left the buffer without being heard, and stays 0.
+- Committed text before the buffer is the next window's prompt.
 - Guards: windows without speech are not sent; segments with high no_speech_prob and low
   avg_logprob, or a high compression ratio, are dropped; words lying in VAD silence are dropped
-  (hallucinations); a repetition loop is cut after its first occurrence.
+  (hallucinations); a repetition loop is cut after its first occurrence, and its window is heard
+  again rather than committed.
 """
 
 from __future__ import annotations
@@ -44,28 +55,36 @@ log = logging.getLogger(__name__)
 SR = SAMPLE_RATE_HZ
 WHISPER_WINDOW_S = 30.0
 MAX_CLOSE_RETRIES = 2  # an utterance-end or final window that came back short is tried again
-EDGE_SLIVER_S = 0.08  # no real word ends this soon after a window start that lies between words
+REHEARD_WORDS = 8  # how much of the committed tail a new hypothesis is matched against
+REHEARD_WINDOW_S = 1.0  # how far from its committed time a word heard again is looked for
 
 
 @dataclass(frozen=True)
 class StreamingParams:
-    min_chunk_s: float = 1.0  # least new audio before the next window
-    trim_at_s: float = 20.0  # trim at the last committed word once the buffer is longer
+    min_chunk_s: float = 0.5  # least new audio before the next window
+    target_busy: float = 0.75  # engine time per second of audio the pace aims at
+    trim_at_s: float = 12.0  # trim at a pause after the committed words once the buffer is longer
+    context_s: float = 5.0  # committed speech kept at the buffer start as context for the next window
+    stall_s: float = 18.0  # no agreement this long: commit the last hypothesis' finished segments
     max_window_s: float = 25.0  # hard limit on a window, safely under Whisper's 30 s
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     utterance_silence_s: float = 0.6  # this much silence after speech closes an utterance
+    edge_guard_s: float = 0.25  # a word ending this close to its window's end is not agreed on yet
+    cut_silence_s: float = 0.09  # the least VAD silence the buffer is cut at
     speech_pad_s: float = 0.3  # silence kept before speech so its onset is not clipped
     silence_word_pad_s: float = 0.15  # a word is a hallucination if no speech lies within this of it
     prompt_chars: int = 200
+    tokens_per_s: float = 8.0  # token limit per window second (speech runs at ~4), so no runaway
     vad_aggressiveness: int = vad.DEFAULT_AGGRESSIVENESS
 
     @classmethod
     def from_config(cls, cfg) -> "StreamingParams":
         s = cfg.streaming
-        trim = min(float(s.trim_at_s), 25.0)
-        return cls(min_chunk_s=float(s.min_chunk_s), trim_at_s=trim, max_window_s=min(trim + 5.0, 28.0),
+        trim = min(float(s.trim_at_s), 20.0)
+        return cls(min_chunk_s=float(s.min_chunk_s), trim_at_s=trim, context_s=min(5.0, trim / 2),
+                   stall_s=max(trim + 6.0, 12.0),
                    no_speech_threshold=float(s.no_speech_threshold), logprob_threshold=float(s.logprob_threshold),
                    compression_ratio_threshold=float(s.compression_ratio_threshold))
 
@@ -92,7 +111,7 @@ class Commit:
     """Words committed by one result, times in seconds of the session."""
 
     words: tuple[Word, ...]
-    reason: str  # "agreement", "utterance-end", "final" or "forced"
+    reason: str  # "agreement", "utterance-end", "final", "segment" or "chunk"
 
     @property
     def text(self) -> str:
@@ -118,6 +137,10 @@ def join_words(words: list[Word] | tuple[Word, ...]) -> str:
     return "".join(w.text for w in words)
 
 
+def _mid(w: Word) -> float:
+    return (w.start_s + w.end_s) / 2
+
+
 class _Audio:
     """The live buffer: chunks as fed, addressed by absolute sample index, trimmed from the front."""
 
@@ -141,12 +164,12 @@ class _Audio:
         if not self._chunks:
             self.start = index
 
-    def get(self) -> NDArray[np.float32]:
+    def get(self, until: int | None = None) -> NDArray[np.float32]:
         if not self._chunks:
             return np.zeros(0, dtype=np.float32)
-        out = np.concatenate(self._chunks)
+        out = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks = [out]  # windows are taken often; keep one contiguous chunk
-        return out
+        return out if until is None else out[:max(0, until - self.start)]
 
 
 class StreamingSession:
@@ -155,19 +178,25 @@ class StreamingSession:
     def __init__(self, params: StreamingParams | None = None, options: TranscribeOptions | None = None) -> None:
         self.params = params or StreamingParams()
         base = options or TranscribeOptions()
-        self._options = dataclasses.replace(base, word_timestamps=True, vad_filter=False)
+        # Live windows are short and many: one greedy temperature (a fallback cascade can take
+        # 20-30 s on one window) and a token limit in proportion to the window, set per window.
+        self._options = dataclasses.replace(base, word_timestamps=True, vad_filter=False, temperature=0.0)
         self._audio = _Audio()
         self._vad = vad.FrameVad(self.params.vad_aggressiveness)
         self._flags = bytearray()  # one speech flag per 30 ms frame since the start
         self.committed: list[Word] = []
-        self._committed_end = 0.0
+        self._committed_end = 0.0  # end of the last committed word (engine time, approximate)
+        self._heard_until = 0.0  # audio before this has been heard and committed (or was silence)
         self._hyp: list[Word] | None = None  # uncommitted words of the last hypothesis
-        self._hyp_end_s = 0.0  # end of the window that hypothesis came from
-        self._pending: list[Commit] = []  # forced commits, handed out with the next result
-        self._loop_cut = False  # the last hypothesis was cut short by the loop guard
-        self._retries = 0  # closing windows that came back incomplete in a row
+        self._hyp_segments: list[list[Word]] = []  # the same words, by segment
+        self._hyp_window_end = 0.0
+        self._close_chunk_at: float | None = None  # the oldest part is to be closed at this time
+        self._pending: list[Commit] = []  # commits made outside a result, handed out with the next
+        self._loop_cut = False
+        self._retries = 0
         self._in_flight: Window | None = None
         self._last_window_end = 0  # absolute sample index where the last window ended
+        self._cost_s: float | None = None  # engine time of recent windows (smoothed)
         self._finishing = False
         self.done = False
         # figures
@@ -175,6 +204,7 @@ class StreamingSession:
         self.max_window_s = 0.0
         self.dropped_segments = 0
         self.dropped_words = 0
+        self.discarded_s = 0.0  # speech that left the buffer unheard; stays 0
 
     # -- input --
 
@@ -210,6 +240,10 @@ class StreamingSession:
         return (self._audio.end - self._audio.start) / SR
 
     @property
+    def _start_s(self) -> float:
+        return self._audio.start / SR
+
+    @property
     def tentative(self) -> list[Word]:
         """Words heard but not yet committed (for an overlay or --partial)."""
         return list(self._hyp or ())
@@ -227,8 +261,8 @@ class StreamingSession:
             return np.zeros(0, dtype=bool)
         return np.frombuffer(bytes(self._flags[a:b]), dtype=np.uint8).astype(bool)
 
-    def _uncommitted_start_s(self) -> float:
-        return max(self._audio.start / SR, self._committed_end)
+    def _unheard_start_s(self) -> float:
+        return max(self._start_s, self._heard_until)
 
     def _last_speech_end_s(self, since_s: float, until_s: float | None = None) -> float | None:
         flags = self._flags_between(since_s, self.duration_s if until_s is None else until_s)
@@ -238,6 +272,14 @@ class StreamingSession:
         first = int(since_s / vad.FRAME_S)
         return (first + int(idx[-1]) + 1) * vad.FRAME_S
 
+    def _pauses(self, lo_s: float, hi_s: float) -> list[tuple[float, float]]:
+        """VAD silences of at least cut_silence_s inside [lo_s, hi_s], as (start, end) times."""
+        first = max(0, int(lo_s / vad.FRAME_S))
+        flags = self._flags_between(first * vad.FRAME_S, hi_s)
+        limit = max(1, vad.frames(self.params.cut_silence_s))
+        return [((first + a) * vad.FRAME_S, (first + b) * vad.FRAME_S)
+                for a, b, v in vad.runs(flags) if not v and b - a >= limit]
+
     # -- windows --
 
     def next_window(self) -> Window | None:
@@ -246,7 +288,9 @@ class StreamingSession:
             return None
         p = self.params
         self._enforce_limit()
-        since = self._uncommitted_start_s()
+        if self._close_chunk_at is not None:
+            return self._make_window(closes_at_s=self._close_chunk_at, until_s=self._close_chunk_at)
+        since = self._unheard_start_s()
         flags = self._flags_between(since, self.duration_s)
         speech = vad.has_speech(flags)
         if self._finishing:
@@ -259,34 +303,46 @@ class StreamingSession:
             return None
         if vad.trailing_silence_s(flags) >= p.utterance_silence_s:
             return self._make_window(closes_at_s=self._last_speech_end_s(since))
-        if (self._audio.end - max(self._last_window_end, self._audio.start)) / SR >= p.min_chunk_s:
+        new_s = (self._audio.end - max(self._last_window_end, self._audio.start)) / SR
+        if new_s >= self._pace_s():
             return self._make_window()
         return None
 
-    def _make_window(self, closes_at_s: float | None = None, final: bool = False) -> Window:
-        audio = self._audio.get().copy()  # the buffer keeps changing while the engine works
-        start_s, end_s = self._audio.start / SR, self._audio.end / SR
-        options = dataclasses.replace(self._options, initial_prompt=self._prompt())
+    def _pace_s(self) -> float:
+        """New audio to wait for: enough that the engine's time per window stays under target_busy
+        of the audio it gets (it would fall further and further behind otherwise)."""
+        if self._cost_s is None:
+            return self.params.min_chunk_s
+        return max(self.params.min_chunk_s, self._cost_s / self.params.target_busy)
+
+    def _make_window(self, closes_at_s: float | None = None, final: bool = False,
+                     until_s: float | None = None) -> Window:
+        if until_s is None and self.buffer_s > self.params.max_window_s:
+            until_s = self._start_s + self.params.max_window_s  # the rest waits for the next window
+            final = False
+        until = None if until_s is None else int(round(until_s * SR))
+        audio = self._audio.get(until).copy()  # the buffer keeps changing while the engine works
+        start_s = self._start_s
+        end_s = start_s + audio.size / SR
+        tokens = int(24 + self.params.tokens_per_s * (end_s - start_s))
+        options = dataclasses.replace(self._options, initial_prompt=self._prompt(),
+                                      max_new_tokens=min(tokens, 220))
         window = Window(self.windows, audio, start_s, end_s, options, closes_at_s, final)
         self.windows += 1
         self.max_window_s = max(self.max_window_s, window.duration_s)
         self._in_flight = window
-        self._last_window_end = self._audio.end
+        self._last_window_end = self._audio.start + audio.size
         return window
 
     def _prompt(self) -> str | None:
+        """The committed text before the buffer: Whisper is told what came before, never what the
+        window itself holds (a prompt repeating the audio makes it skip those words)."""
         base = self._options.initial_prompt or ""
-        committed = self.committed_text.strip()
+        start = self._start_s
+        before = [w for w in self.committed if _mid(w) < start + 0.05]
+        committed = join_words(before).strip()
         text = (base + " " + committed).strip() if base else committed
         return text[-self.params.prompt_chars:] or None
-
-    def _cut_after_committed(self) -> float:
-        """Where to start the buffer after the committed words: between the last committed word and
-        the next heard one, so that neither is cut (word times are only approximate)."""
-        cut = self._committed_end
-        if self._hyp and 0.0 < self._hyp[0].start_s - cut < 0.3:
-            cut = (cut + self._hyp[0].start_s) / 2
-        return cut
 
     def _drop_silence(self) -> None:
         """Nothing uncommitted is being said: keep only a little silence before the next onset."""
@@ -295,81 +351,165 @@ class StreamingSession:
             self._trim_to(keep_from / SR)
 
     def _trim_to(self, t_s: float) -> None:
+        """Move the buffer start to t_s; speech in between that was never heard is counted."""
+        t_s = min(max(t_s, self._start_s), self.duration_s)
+        unheard_from = self._unheard_start_s()
+        if t_s > unheard_from + vad.FRAME_S:
+            flags = self._flags_between(unheard_from, t_s)
+            if vad.has_speech(flags):
+                lost = float(flags.sum()) * vad.FRAME_S
+                self.discarded_s += lost
+                log.warning("live: %.2f s of speech left the buffer unheard", lost)
         self._audio.drop_before(int(round(t_s * SR)))
+        self._heard_until = max(self._heard_until, t_s)
+
+    def _trim_after_committed(self) -> None:
+        """Start the buffer at a pause after the committed words and before the next heard word;
+        with context_s, at a pause that still leaves that much committed speech before it, which
+        the next window hears again for context (and the text match takes away)."""
+        if not self.committed or self._committed_end <= self._start_s:
+            return
+        last = self.committed[-1]
+        nxt = self._hyp[0] if self._hyp else None
+        ctx = self.params.context_s
+        if ctx > 0:
+            pauses = self._pauses(self._start_s, min(last.start_s, nxt.start_s if nxt else last.start_s) - ctx)
+            if pauses:
+                self._trim_to(sum(pauses[-1]) / 2)
+            elif self.buffer_s > self.params.trim_at_s + 4.0:
+                ctx = 0.0  # run-on speech: fall back to cutting right after the committed words
+            if ctx > 0:
+                return
+        # Only a pause right after the committed word will do: speech between it and a later pause
+        # may be a word the hypothesis skipped, and it would leave the buffer unheard.
+        lo = max(self._start_s, _mid(last))
+        hi = min(last.end_s + 0.4, _mid(nxt) if nxt is not None else self.duration_s - 0.1)
+        pauses = self._pauses(lo, hi)
+        if pauses:
+            a, b = pauses[0]
+            cut = (a + b) / 2
+        elif self.buffer_s > self.params.trim_at_s + 4.0:
+            # No pause at all (run-on speech): cut between the words; what the next window hears
+            # again of the last word is matched away by text.
+            cut = last.end_s if nxt is None else (last.end_s + max(last.end_s, nxt.start_s)) / 2
+        else:
+            return
+        if cut > self._start_s:
+            self._trim_to(cut)
 
     def _enforce_limit(self) -> None:
-        """Keep every window under max_window_s even if nothing has been agreed on for that long."""
+        """Keep every window under max_window_s without throwing anything away."""
         p = self.params
-        if self.buffer_s + 0.5 <= p.max_window_s:
+        if self._close_chunk_at is not None or self.buffer_s < p.stall_s:
             return
-        # Commit the settled words of the last hypothesis: all but those near its window's end,
-        # which may be cut.
-        forced = [w for w in (self._hyp or []) if w.end_s <= self._hyp_end_s - 0.5]
-        if forced:
-            self._pending.append(self._commit(forced, "forced"))
-            self._hyp = [w for w in self._hyp or [] if w.end_s > self._committed_end]
-            log.warning("live: %.0f s buffered without agreement; committed %d settled words", self.buffer_s, len(forced))
-        cut = max(self._committed_end, self._audio.start / SR)
-        if self._audio.end / SR - cut + 0.5 > p.max_window_s:
-            # Still too long (the engine heard nothing it would commit): cut at a pause if any.
-            lo, hi = self._audio.start / SR, self._audio.end / SR - p.trim_at_s
-            cuts = vad.silence_cut_points(self._flags_between(lo, hi), lo, 0.09)
-            cut = cuts[-1] if cuts else hi
-            log.warning("live: dropping %.1f s of audio the engine could not transcribe", cut - lo)
-            self._hyp = [w for w in self._hyp or [] if w.start_s >= cut] or None
-        self._trim_to(cut)
+        # Nothing has agreed for a long time: commit the finished segments of the last hypothesis
+        # (a segment that ends well before its window's end is one Whisper has closed itself).
+        done = [w for seg in self._hyp_segments[:-1] for w in seg if w.end_s <= self._hyp_window_end - 1.0]
+        if done:
+            self._pending.append(self._commit(done, "segment"))
+            self._hyp = [w for w in self._hyp or [] if _mid(w) > _mid(done[-1])]
+            self._hyp_segments = [self._hyp] if self._hyp else []
+            log.info("live: %.0f s without agreement; committed %d words of finished segments",
+                     self.buffer_s, len(done))
+            self._trim_after_committed()
+        if self.buffer_s + 0.5 < p.max_window_s:
+            return
+        # Still too long (the engine commits nothing here): close the oldest part as a chunk of its
+        # own, cut at a pause (or between two heard words), and commit whatever is heard in it.
+        self._close_chunk_at = self._chunk_cut(self._start_s + p.trim_at_s)
+        log.warning("live: %.0f s without a commit; closing %.1f s as a chunk of its own",
+                    self.buffer_s, self._close_chunk_at - self._start_s)
+
+    def _chunk_cut(self, target_s: float) -> float:
+        """Where to close a chunk near target_s: the latest pause before it, else the gap between
+        two words of the last hypothesis nearest to it, else the quietest moment near it."""
+        pauses = self._pauses(self._start_s + 2.0, target_s + 2.0)
+        if pauses:
+            return sum(pauses[-1]) / 2
+        hyp = self._hyp or []
+        gaps = [(a.end_s + b.start_s) / 2 for a, b in zip(hyp, hyp[1:]) if self._start_s + 2.0 < a.end_s]
+        if gaps:
+            return min(gaps, key=lambda g: abs(g - target_s))
+        return self._quietest(target_s - 1.0, target_s + 1.0)
+
+    def _quietest(self, lo_s: float, hi_s: float, step_s: float = 0.01) -> float:
+        """The middle of the quietest 30 ms in [lo_s, hi_s]: between words, where speech runs on."""
+        audio = self._audio.get()
+        a = max(0, int((lo_s - self._start_s) * SR))
+        b = min(audio.size, int((hi_s - self._start_s) * SR))
+        hop, width = int(step_s * SR), vad.FRAME_SAMPLES
+        if b - a < width + hop:
+            return (lo_s + hi_s) / 2
+        power = np.convolve(np.square(audio[a:b], dtype=np.float64), np.ones(width), "valid")[::hop]
+        return self._start_s + (a + int(np.argmin(power)) * hop + width // 2) / SR
 
     # -- results --
 
-    def on_result(self, window: Window, segments: list[Segment]) -> list[Commit]:
-        """Process the engine's answer for `window`; returns what it commits (maybe nothing)."""
+    def on_result(self, window: Window, segments: list[Segment], engine_s: float | None = None) -> list[Commit]:
+        """Process the engine's answer for `window` (which took it `engine_s` seconds, if known);
+        returns what it commits (maybe nothing)."""
         if window is not self._in_flight:
             raise ValueError("on_result() for a window that is not out")
         self._in_flight = None
+        if engine_s is not None:
+            self._cost_s = engine_s if self._cost_s is None else 0.5 * self._cost_s + 0.5 * engine_s
         commits, self._pending = self._pending, []
-        words = self._new_words(window, segments)
+        by_segment = self._heard(window, segments)
+        words = [w for seg in by_segment for w in seg]
         final = window.final
-        if self._finishing and not final:
+        if self._finishing and not final and window.closes_at_s is None:
             # finish() came while this window was out: if it already holds every word said, it is
             # the last one (the wait after stop is then at most what is left of this call).
             last_speech = self._last_speech_end_s(window.start_s)
             final = last_speech is None or last_speech <= window.end_s - 0.15
-            if not final:
-                window = dataclasses.replace(window, closes_at_s=None)  # the final window will follow
         if final or window.closes_at_s is not None:
-            # The last window (or one already covering everything said before finish()), or one
-            # that VAD says holds a whole utterance: commit everything it heard, if it heard it all.
-            limit = None if final else window.closes_at_s
-            heard = [w for w in words if limit is None or w.start_s < limit]
-            speech_end = self._last_speech_end_s(max(window.start_s, self._committed_end),
-                                                 limit if limit is not None else window.end_s)
-            complete = not self._loop_cut and (
-                (not heard and speech_end is None) or (bool(heard) and heard[-1].end_s >= speech_end - 1.0))
-            if heard:
-                commits.append(self._commit(heard, "final" if final else "utterance-end"))
-            self._hyp = None  # anything after the pause is heard again in the next window
-            if complete or self._retries >= MAX_CLOSE_RETRIES:
-                self._retries = 0
-                if final:
-                    self.done = True
-                else:
-                    self._trim_to(max(window.closes_at_s, self._committed_end))
-            else:
-                # A loop or a hypothesis that stops short: hear the rest again in another window.
-                self._retries += 1
-                if self._committed_end > self._audio.start / SR:
-                    self._trim_to(self._committed_end)
-                if final:
-                    self._finishing = True  # the next window is final again
+            commits += self._close(window, words, final)
         else:
             agreed = self._agreement(self._hyp, words)
+            # A word touching the window's end may be only partly heard, twice alike ("coins" for
+            # "coined"): it waits for a window that holds all of it.
+            while agreed and agreed[-1].end_s > window.end_s - self.params.edge_guard_s:
+                agreed.pop()
             if agreed:
                 commits.append(self._commit(agreed, "agreement"))
             self._hyp = words[len(agreed):]
-            self._hyp_end_s = window.end_s
-            if self.buffer_s > self.params.trim_at_s and self._committed_end > self._audio.start / SR:
-                self._trim_to(self._cut_after_committed())
+            self._hyp_segments = _regroup(by_segment, len(agreed))
+            self._hyp_window_end = window.end_s
+            if self.buffer_s > self.params.trim_at_s:
+                self._trim_after_committed()
         return [c for c in commits if c.words]
+
+    def _close(self, window: Window, words: list[Word], final: bool) -> list[Commit]:
+        """A window that holds a whole utterance (or the last one): commit everything it heard, if
+        it heard it all; otherwise hear the rest again."""
+        limit = None if final else window.closes_at_s
+        heard = [w for w in words if limit is None or _mid(w) < limit]
+        until = limit if limit is not None else window.end_s
+        speech_end = self._last_speech_end_s(max(window.start_s, self._heard_until), until)
+        complete = not self._loop_cut and (
+            (not heard and speech_end is None) or (bool(heard) and heard[-1].end_s >= speech_end - 1.0))
+        commits = []
+        if heard:
+            commits.append(self._commit(heard, "final" if final else
+                                        ("chunk" if self._close_chunk_at is not None else "utterance-end")))
+        self._hyp, self._hyp_segments = None, []
+        if complete or self._retries >= MAX_CLOSE_RETRIES:
+            if not complete:
+                log.info("live: %.1f s at %.1f s heard %d times without a full hypothesis; moving on",
+                         until - window.start_s, window.start_s, self._retries + 1)
+            self._retries = 0
+            self._close_chunk_at = None
+            if final:
+                self.done = True
+            else:
+                self._heard_until = max(self._heard_until, until)
+                self._trim_to(max(until, self._start_s))
+        else:
+            # A loop or a hypothesis that stops short: hear the rest again in another window.
+            self._retries += 1
+            if heard:
+                self._trim_after_committed()
+        return commits
 
     def on_error(self, window: Window) -> None:
         """The engine failed on `window`: nothing is committed, the audio stays for the next one."""
@@ -379,6 +519,7 @@ class StreamingSession:
     def _commit(self, words: list[Word], reason: str = "agreement") -> Commit:
         self.committed.extend(words)
         self._committed_end = max(self._committed_end, words[-1].end_s)
+        self._heard_until = max(self._heard_until, min(words[-1].end_s, self.duration_s))
         return Commit(tuple(words), reason)
 
     @staticmethod
@@ -395,28 +536,30 @@ class StreamingSession:
 
     # -- hypothesis cleaning --
 
-    def _new_words(self, window: Window, segments: list[Segment]) -> list[Word]:
-        """The hypothesis as words in session time, guarded, without what is already committed."""
-        words: list[Word] = []
+    def _heard(self, window: Window, segments: list[Segment]) -> list[list[Word]]:
+        """The hypothesis as words in session time, by segment: guarded, without what is already
+        committed."""
+        groups: list[list[Word]] = []
         for seg in segments:
             if not self._segment_ok(seg):
                 self.dropped_segments += 1
                 continue
+            group = []
             for w in _segment_words(seg):
                 start = min(max(w.start_s, 0.0), window.duration_s) + window.start_s
                 end = min(max(w.end_s, w.start_s, 0.0), window.duration_s) + window.start_s
                 if normalize(w.text):
-                    words.append(Word(start, max(start, end), w.text, w.probability))
+                    group.append(Word(start, max(start, end), w.text, w.probability))
+            if group:
+                groups.append(group)
+        words = [w for g in groups for w in g]
         cut = self._cut_loop(words)
         self._loop_cut = len(cut) < len(words)
-        words = cut
-        if window.start_s > 0:
-            # A window that starts where a committed word ended may hear a sliver of that word.
-            words = [w for w in words if w.end_s > window.start_s + EDGE_SLIVER_S]
-        kept = [w for w in words if self._has_speech_near(w)]
-        self.dropped_words += len(words) - len(kept)
-        new = [w for w in kept if (w.start_s + w.end_s) / 2 > self._committed_end]
-        return self._drop_overlap(new)
+        kept = [w for w in cut if self._has_speech_near(w)]
+        self.dropped_words += len(cut) - len(kept)
+        new = self._drop_reheard(kept)
+        keep = set(map(id, new))
+        return [g2 for g2 in ([w for w in g if id(w) in keep] for g in groups) if g2]
 
     def _segment_ok(self, seg: Segment) -> bool:
         p = self.params
@@ -430,16 +573,39 @@ class StreamingSession:
         pad = self.params.silence_word_pad_s
         return bool(self._flags_between(w.start_s - pad, w.end_s + pad).any())
 
-    def _drop_overlap(self, new: list[Word]) -> list[Word]:
-        """Drop words at the head of `new` that repeat the committed tail and lie where it already
-        is in time (an engine's timestamps can put a committed word a little late)."""
-        tail = self.committed[-5:]
-        for n in range(min(len(tail), len(new)), 0, -1):
-            if new[n - 1].end_s > self._committed_end + 0.25:
+    def _drop_reheard(self, words: list[Word]) -> list[Word]:
+        """Remove what the window heard again of the committed words. The last committed word is
+        looked for by text among the heard words near it in time (within REHEARD_WINDOW_S) and
+        after nothing new, the candidate whose preceding words also match the committed ones
+        winning; everything up to it goes. With no such anchor, only words lying wholly inside the committed stretch go."""
+        words = [w for w in words if w.end_s > self._start_s + 0.02]
+        if not self.committed or not words:
+            return words
+        tail = [normalize(w.text) for w in self.committed[-REHEARD_WORDS:]]
+        last = self.committed[-1]
+        keys = [normalize(w.text) for w in words]
+        best, best_score = None, 0.0
+        for j, (w, key) in enumerate(zip(words, keys)):
+            if w.start_s > self._committed_end + REHEARD_WINDOW_S:
+                break
+            if key != tail[-1] or abs(_mid(w) - _mid(last)) > REHEARD_WINDOW_S:
                 continue
-            if [normalize(w.text) for w in tail[-n:]] == [normalize(w.text) for w in new[:n]]:
-                return new[n:]
-        return new
+            run = 1
+            while run < len(tail) and j - run >= 0 and keys[j - run] == tail[-1 - run]:
+                run += 1
+            if any(_mid(h) > last.end_s + 0.1 for h in words[:j - run + 1]):
+                continue  # a new word before it: this is the same word said again, not heard again
+            score = run - abs(_mid(w) - _mid(last))
+            if best is None or score > best_score:
+                best, best_score = j, score
+        if best is not None:
+            return words[best + 1:]
+        # No anchor (the last committed word was heard differently): drop the head words that lie
+        # wholly before the committed end, with a margin above Whisper's timing error.
+        n = 0
+        while n < len(words) and words[n].end_s <= self._committed_end - 0.15:
+            n += 1
+        return words[n:]
 
     @staticmethod
     def _cut_loop(words: list[Word], max_ngram: int = 4) -> list[Word]:
@@ -456,6 +622,18 @@ class StreamingSession:
                     log.info("live: repetition loop cut at %r", " ".join(gram))
                     return words[:i + n]
         return words
+
+
+def _regroup(groups: list[list[Word]], skip: int) -> list[list[Word]]:
+    """`groups` without their first `skip` words."""
+    out = []
+    for g in groups:
+        if skip >= len(g):
+            skip -= len(g)
+            continue
+        out.append(g[skip:])
+        skip = 0
+    return out
 
 
 def _segment_words(seg: Segment) -> tuple[Word, ...]:

@@ -122,8 +122,12 @@ def test_prompt_is_the_committed_text():
     real = engine.transcribe
 
     def spy(audio, options):
-        prompts.append((options.initial_prompt, session.committed_text.strip()))
+        # The prompt is what was committed before the window, never what the window holds.
+        start = session.duration_s - audio.size / SR if not session.finishing else None
+        before = "".join(w.text for w in session.committed if start is None or (w.start_s + w.end_s) / 2 < start + 0.05)
+        prompts.append((options.initial_prompt, before.strip()))
         assert options.word_timestamps and options.language == "en"
+        assert options.temperature == 0.0 and 24 <= options.max_new_tokens <= 220  # bounded calls
         return real(audio, options)
 
     engine.transcribe = spy

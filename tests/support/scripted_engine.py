@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -225,6 +225,8 @@ class SimResult:
     final_latency_s: float  # virtual time from the end of input to the final text
     tail_engine_s: float  # virtual engine time of the last window
     commits: int
+    commit_latencies_s: list[float] = field(default_factory=list)  # per word: its end -> committed
+    busy_s: float = 0.0  # virtual engine time in all
 
 
 def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=None) -> SimResult:
@@ -241,14 +243,17 @@ def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=N
     last_cost = 0.0
     end_of_input = None
     final_at = None
+    latencies: list[float] = []
+    busy = 0.0
 
     def pump() -> None:
-        nonlocal out, commits, final_at, last_cost
+        nonlocal out, commits, final_at, last_cost, busy
         if out is not None and now >= out[2] - 1e-9:
             window, segments, _ = out
             out = None
-            for c in session.on_result(window, segments):
+            for c in session.on_result(window, segments, last_cost):
                 committed.extend(c.words)
+                latencies.extend(max(0.0, now - w.end_s) for w in c.words)
                 commits += 1
             if session.done:
                 final_at = now
@@ -256,6 +261,7 @@ def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=N
             window = session.next_window()
             if window is not None:
                 last_cost = cost(window.duration_s)
+                busy += last_cost
                 out = (window, engine.transcribe(window.audio, window.options), now + last_cost)
             elif session.finishing and session.done and final_at is None:
                 final_at = now
@@ -274,7 +280,8 @@ def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=N
     pump()
     if final_at is None:
         final_at = now
-    return SimResult(committed, session.windows, session.max_window_s, final_at - end_of_input, last_cost, commits)
+    return SimResult(committed, session.windows, session.max_window_s, final_at - end_of_input, last_cost, commits,
+                     latencies, busy)
 
 
 # -- for CLI tests: the script travels in a file, the engine is built by `module:attribute` --------
