@@ -190,3 +190,17 @@ def test_create_listener_checks_the_config_even_without_a_backend() -> None:
     cfg.hotkeys.mode = "hold"
     with pytest.raises(ConfigError, match="mode"):
         create_listener(cfg, lambda c: None, env={})
+
+
+def test_one_modifier_guard_for_hotkeys_and_output() -> None:
+    """The hotkeys package offers the output's guard, not a second implementation."""
+    import dictate.hotkeys as hotkeys
+    import dictate.hotkeys.x11 as hotkeys_x11
+    from dictate.output import modifiers
+
+    assert hotkeys.modifiers_down is modifiers.modifiers_down
+    assert hotkeys.wait_modifiers_released is modifiers.wait_modifiers_released
+    assert not hasattr(hotkeys_x11, "modifiers_down") and not hasattr(hotkeys_x11, "wait_modifiers_released")
+    states = iter([True, True, False])
+    assert modifiers.wait_released(lambda: next(states), 5.0, poll_s=0.001) is True
+    assert modifiers.wait_released(lambda: True, 0.02, poll_s=0.001) is False

@@ -5,7 +5,7 @@ queue, and nothing else.
     create_listener(cfg, put, env=None)         the listener for this desktop, not started, or None
     listener.start() / listener.stop()          take the keys (raises HotkeyError) / give them back
     parse_binding("<ctrl>+<alt>+space")         -> Chord (ConfigError for a bad binding)
-    modifiers_down() / wait_modifiers_released(timeout_s)   for the typing modifier guard
+    modifiers_down() / wait_modifiers_released(timeout_s)   the typing modifier guard (dictate.output.modifiers)
 
 Backends: X11 (XGrabKey via python-xlib), Wayland (the XDG GlobalShortcuts portal over D-Bus),
 Windows and macOS (pynput). On a Wayland desktop without the portal there is no listener: the
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from dictate.errors import ConfigError
+from dictate.output.modifiers import modifiers_down, wait_modifiers_released  # the one modifier guard
 from dictate.hotkeys.base import HotkeyBindings, HotkeyError, HotkeyListener
 from dictate.hotkeys.chords import Binding, Chord, ChordMachine, KeyEvent, bindings_for, parse_binding
-from dictate.hotkeys.x11 import modifiers_down, wait_modifiers_released
 from dictate.types import Command, RecordingMode
 
 if TYPE_CHECKING:

@@ -3,8 +3,8 @@
 A passive grab makes the server send us the chord's key press and, while that key is held, every
 key event (so a modifier let go first ends push-to-talk too); the focused window sees none of them.
 Each chord is grabbed once per combination of the lock modifiers (CapsLock, NumLock, ScrollLock),
-which the server otherwise counts as part of the chord. Also here: `modifiers_down()`, which the
-typing modifier guard uses so that typed text does not fire shortcuts of still-held keys."""
+which the server otherwise counts as part of the chord. The modifier guard (is a modifier held?)
+is dictate.output.modifiers', re-exported by this package."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import logging
 import os
 import select
 import threading
-import time
 from typing import Callable
 
 from dictate.hotkeys.base import HotkeyBindings, HotkeyError, HotkeyListener
@@ -84,74 +83,6 @@ def _modifier_layout(d) -> tuple[dict[str, int], dict[int, str], list[int]]:
             elif name in ("Num_Lock", "Scroll_Lock") and mod_masks[index] not in locks:
                 locks.append(mod_masks[index])
     return masks, by_keycode, locks
-
-
-def modifiers_down(display=None) -> bool:
-    """True while Ctrl, Alt, Shift or Super is physically held (XQueryKeymap). `display` is an
-    open python-xlib Display, a display name, or None for $DISPLAY. On Windows and macOS the
-    system's key state is asked instead. False when it cannot tell (no display, Wayland)."""
-    import sys
-
-    if sys.platform == "win32":
-        return _windows_modifiers_down()
-    if sys.platform == "darwin":
-        return _mac_modifiers_down()
-    own = display is None or isinstance(display, str)
-    try:
-        d = _open(display) if own else display
-    except HotkeyError:
-        return False
-    try:
-        _, by_keycode, _ = _modifier_layout(d)
-        keymap = d.query_keymap()
-        return any(keymap[code // 8] & (1 << (code % 8)) for code in by_keycode)
-    finally:
-        if own:
-            d.close()
-
-
-def wait_modifiers_released(timeout_s: float, display=None, poll_s: float = 0.01) -> bool:
-    """Wait until no modifier is held, at most `timeout_s`; True if they were released (or none was
-    held), False on timeout. One display connection is kept open for the whole wait."""
-    import sys
-
-    deadline = time.monotonic() + timeout_s
-    own = sys.platform not in ("win32", "darwin") and (display is None or isinstance(display, str))
-    d = display
-    if own:
-        try:
-            d = _open(display)
-        except HotkeyError:
-            return True
-    try:
-        while modifiers_down(d):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll_s)
-        return True
-    finally:
-        if own:
-            d.close()
-
-
-def _windows_modifiers_down() -> bool:  # pragma: no cover - Windows only
-    import ctypes
-
-    user32 = ctypes.windll.user32  # type: ignore[attr-defined]
-    # VK_SHIFT, VK_CONTROL, VK_MENU (Alt), VK_LWIN, VK_RWIN: high bit set while held.
-    return any(user32.GetAsyncKeyState(vk) & 0x8000 for vk in (0x10, 0x11, 0x12, 0x5B, 0x5C))
-
-
-def _mac_modifiers_down() -> bool:  # pragma: no cover - macOS only
-    import ctypes
-    import ctypes.util
-
-    quartz = ctypes.cdll.LoadLibrary(ctypes.util.find_library("ApplicationServices"))
-    quartz.CGEventSourceFlagsState.restype = ctypes.c_uint64
-    quartz.CGEventSourceFlagsState.argtypes = [ctypes.c_int32]
-    flags = quartz.CGEventSourceFlagsState(1)  # kCGEventSourceStateHIDSystemState
-    # Shift, Control, Option, Command
-    return bool(flags & (0x20000 | 0x40000 | 0x80000 | 0x100000))
 
 
 class X11HotkeyListener(HotkeyListener):

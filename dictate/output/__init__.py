@@ -6,12 +6,13 @@
     sink.close()
 
 `choose_backend(cfg)` says which backend would be used and why (for `dictate doctor`);
-`wait_modifiers_released()` is the X11 modifier guard the sinks apply before typing."""
+`modifiers_down()` / `wait_modifiers_released()` are the modifier guard the sinks apply before
+typing (dictate.output.modifiers; the hotkeys package re-exports them)."""
 
 from dictate.output.base import BackendChoice, OutputSink
 from dictate.output.choose import BACKENDS, choose_backend, create_sink
 from dictate.output.stdout import StreamSink
-from dictate.output.x11 import wait_modifiers_released
+from dictate.output.modifiers import ModifierGuard, modifiers_down, wait_modifiers_released
 
-__all__ = ["BACKENDS", "BackendChoice", "OutputSink", "StreamSink", "choose_backend", "create_sink",
-           "wait_modifiers_released"]
+__all__ = ["BACKENDS", "BackendChoice", "ModifierGuard", "OutputSink", "StreamSink", "choose_backend", "create_sink",
+           "modifiers_down", "wait_modifiers_released"]

@@ -10,12 +10,12 @@ import ctypes
 import ctypes.util
 import logging
 import sys
-import time
 from typing import Mapping
 
 from dictate.config import OutputConfig
 from dictate.errors import OutputError
 from dictate.output.base import chunk_utf16, utf16_units
+from dictate.output.modifiers import ModifierGuard
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ K_CG_HID_EVENT_TAP = 0
 K_CG_EVENT_SOURCE_STATE_COMBINED = 0
 _MODIFIER_FLAGS = 0x20000 | 0x40000 | 0x80000 | 0x100000  # shift, control, option, command
 _FRAMEWORK = "/System/Library/Frameworks/ApplicationServices.framework/ApplicationServices"
+
+
+def modifiers_down(cg=None) -> bool:  # pragma: no cover - macOS only
+    """Shift, Control, Option or Command held (CGEventSourceFlagsState, combined session state)."""
+    if cg is None:
+        cg = ctypes.cdll.LoadLibrary(ctypes.util.find_library("ApplicationServices") or _FRAMEWORK)
+        cg.CGEventSourceFlagsState.argtypes = (ctypes.c_int32,)
+        cg.CGEventSourceFlagsState.restype = ctypes.c_uint64
+    return bool(cg.CGEventSourceFlagsState(K_CG_EVENT_SOURCE_STATE_COMBINED) & _MODIFIER_FLAGS)
 
 
 def pieces(text: str) -> list[str]:
@@ -61,10 +70,10 @@ class MacSink:
         cf.CFRelease.argtypes = (ctypes.c_void_p,)
         cf.CFRelease.restype = None
         self.cg, self.cf = cg, cf
-        self.modifier_wait_s = cfg.modifier_wait_s
+        self.guard = ModifierGuard(self.modifiers_down, cfg.modifier_wait_s)
 
     def modifiers_down(self) -> bool:
-        return bool(self.cg.CGEventSourceFlagsState(K_CG_EVENT_SOURCE_STATE_COMBINED) & _MODIFIER_FLAGS)
+        return modifiers_down(self.cg)
 
     def _post(self, keycode: int, units: list[int] | None) -> None:
         for down in (True, False):
@@ -78,9 +87,7 @@ class MacSink:
             self.cf.CFRelease(event)
 
     def emit(self, delete_chars: int, text: str) -> None:
-        deadline = time.monotonic() + self.modifier_wait_s
-        while self.modifiers_down() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.guard.wait()
         for _ in range(max(0, delete_chars)):
             self._post(KVK_DELETE, None)
         for piece in pieces(text):
@@ -90,4 +97,4 @@ class MacSink:
                 self._post(0, utf16_units(piece))
 
     def close(self) -> None:
-        pass
+        self.guard.close()

@@ -14,6 +14,7 @@ from typing import Mapping
 
 from dictate.config import OutputConfig
 from dictate.errors import OutputError
+from dictate.output.modifiers import ModifierGuard
 from dictate.output.x11 import X11Desktop, is_terminal, lacks_clipboard_paste_key
 from dictate.output.xclipboard import ClipboardContent, X11Clipboard
 from dictate.output.xdotool import XdotoolTyper
@@ -84,16 +85,18 @@ class X11PasteSink:
         self.typer = XdotoolTyper(env, cfg.typing_delay_ms, cfg.fast_ascii)
         self.desktop = X11Desktop(env)
         self.paster = X11Paster(cfg, env, self.typer, self.desktop)
+        self.guard = ModifierGuard(self.desktop.modifiers_down, cfg.modifier_wait_s)
 
     def emit(self, delete_chars: int, text: str) -> None:
         if delete_chars <= 0 and not text:
             return
-        clear = not self.desktop.wait_modifiers_released(self.cfg.modifier_wait_s)
+        clear = not self.guard.wait()
         if delete_chars > 0:
             self.typer.backspace(delete_chars, clear)
         if text:
             self.paster.paste(text, clear)
 
     def close(self) -> None:
+        self.guard.close()
         self.paster.close()
         self.desktop.close()

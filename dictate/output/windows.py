@@ -9,12 +9,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import sys
-import time
 from typing import Mapping
 
 from dictate.config import OutputConfig
 from dictate.errors import OutputError
 from dictate.output.base import utf16_units
+from dictate.output.modifiers import ModifierGuard
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ def _key(vk: int = 0, scan: int = 0, flags: int = 0) -> INPUT:
     return INPUT(type=INPUT_KEYBOARD, ki=KEYBDINPUT(wVk=vk, wScan=scan, dwFlags=flags, time=0, dwExtraInfo=0))
 
 
+def modifiers_down(user32=None) -> bool:  # pragma: no cover - Windows only
+    """Shift, Ctrl, Alt or a Windows key held: the high bit of GetAsyncKeyState."""
+    if user32 is None:
+        user32 = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined]
+        user32.GetAsyncKeyState.argtypes = (ctypes.c_int,)
+        user32.GetAsyncKeyState.restype = ctypes.c_short
+    return any(user32.GetAsyncKeyState(vk) & 0x8000 for vk in (VK_SHIFT, VK_CONTROL, VK_MENU, VK_LWIN, VK_RWIN))
+
+
 def key_inputs(delete_chars: int, text: str) -> list[INPUT]:
     """The INPUT records for `delete_chars` BackSpaces followed by `text`."""
     out: list[INPUT] = []
@@ -81,16 +90,13 @@ class WindowsSink:
         self.user32.SendInput.restype = ctypes.c_uint
         self.user32.GetAsyncKeyState.argtypes = (ctypes.c_int,)
         self.user32.GetAsyncKeyState.restype = ctypes.c_short
-        self.modifier_wait_s = cfg.modifier_wait_s
+        self.guard = ModifierGuard(self.modifiers_down, cfg.modifier_wait_s)
 
     def modifiers_down(self) -> bool:
-        return any(self.user32.GetAsyncKeyState(vk) & 0x8000
-                   for vk in (VK_SHIFT, VK_CONTROL, VK_MENU, VK_LWIN, VK_RWIN))
+        return modifiers_down(self.user32)
 
     def emit(self, delete_chars: int, text: str) -> None:
-        deadline = time.monotonic() + self.modifier_wait_s
-        while self.modifiers_down() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.guard.wait()
         inputs = key_inputs(delete_chars, text)
         for i in range(0, len(inputs), _BATCH):
             batch = inputs[i:i + _BATCH]
@@ -102,4 +108,4 @@ class WindowsSink:
                                   f"{ctypes.get_last_error()}): is the focused program running as administrator?")
 
     def close(self) -> None:
-        pass
+        self.guard.close()

@@ -8,7 +8,6 @@ from one thread only (the controller's output thread)."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Mapping
 
 from dictate.errors import OutputError
@@ -120,27 +119,7 @@ class X11Desktop:
         return frozenset(code for row in _GUARDED_ROWS for code in mapping[row] if code)
 
     def modifiers_down(self) -> bool:
-        """Whether any Shift/Ctrl/Alt/Super/AltGr key is physically held (XQueryKeymap)."""
+        """Whether any Shift/Ctrl/Alt/Super/AltGr key is physically held (XQueryKeymap). The
+        waiting around it is dictate.output.modifiers'."""
         keys = self._d.query_keymap()
         return any(keys[code >> 3] & (1 << (code & 7)) for code in self._modifier_codes)
-
-    def wait_modifiers_released(self, timeout_s: float, poll_s: float = 0.01) -> bool:
-        """Block until no modifier is held, at most `timeout_s`; True when released in time."""
-        deadline = time.monotonic() + timeout_s
-        while self.modifiers_down():
-            if time.monotonic() >= deadline:
-                log.warning("modifier keys still held after %.1f s; typing anyway", timeout_s)
-                return False
-            time.sleep(poll_s)
-        return True
-
-
-def wait_modifiers_released(timeout_s: float = 1.0, env: Mapping[str, str] | None = None) -> bool:
-    """For callers without a sink at hand: wait (bounded) until the hotkey's modifiers are up."""
-    import os
-
-    desktop = X11Desktop(os.environ if env is None else env)
-    try:
-        return desktop.wait_modifiers_released(timeout_s)
-    finally:
-        desktop.close()

@@ -14,6 +14,7 @@ from typing import Mapping
 
 from dictate.config import OutputConfig
 from dictate.output.base import is_typeable_ascii, require_tool, run_tool
+from dictate.output.modifiers import ModifierGuard
 from dictate.output.x11 import X11Desktop
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class XdotoolSink:
         self.cfg = cfg
         self.typer = XdotoolTyper(env, cfg.typing_delay_ms, cfg.fast_ascii)
         self.desktop = X11Desktop(env)
+        self.guard = ModifierGuard(self.desktop.modifiers_down, cfg.modifier_wait_s)
         self._paster = None
         if cfg.paste_non_ascii:
             from dictate.output.paste import X11Paster
@@ -76,7 +78,7 @@ class XdotoolSink:
         if delete_chars <= 0 and not text:
             return
         # Keys typed while the hotkey's Ctrl/Alt are still down would fire shortcuts instead.
-        clear = not self.desktop.wait_modifiers_released(self.cfg.modifier_wait_s)
+        clear = not self.guard.wait()
         if delete_chars > 0:
             self.typer.backspace(delete_chars, clear)
         if not text:
@@ -87,6 +89,7 @@ class XdotoolSink:
             self.typer.type_text(text, clear)
 
     def close(self) -> None:
+        self.guard.close()
         if self._paster is not None:
             self._paster.close()
         self.desktop.close()
