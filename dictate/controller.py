@@ -103,13 +103,20 @@ class _WorkerEngine:
 
 class _Output:
     """The `dictate-output` thread: types committed text in dictation order (a dictation that
-    starts while the previous one's tail is transcribed waits for it), one emit at a time."""
+    starts while the previous one's tail is transcribed waits for it), one emit at a time.
+
+    A push-to-talk dictation's text is held while its chord is down: our hotkey grab has the
+    keyboard then (typed keys would go to it, not to the window), and a typed key with the held
+    modifiers would be the chord, or a shortcut, itself. `release(seq)` types what was held, in
+    order, once; `release(seq, discard=True)` (cancelled while held) types nothing of it."""
 
     def __init__(self, sink_ref: Callable[[], Any], on_error: Callable[[str], None]) -> None:
         self._sink_ref = sink_ref
         self._on_error = on_error
         self._queue: queue.Queue = queue.Queue()
         self._buffers: dict[int, list[tuple[int, str | None]]] = collections.defaultdict(list)
+        self._held: set[int] = set()
+        self._discarded: set[int] = set()
         self._next = 1  # the dictation whose text is typed now
         self.typed: list[tuple[int, str]] = []  # (delete_chars, text) as emitted, for status and tests
         self._thread = threading.Thread(target=self._run, name="dictate-output", daemon=True)
@@ -118,6 +125,13 @@ class _Output:
     def put(self, seq: int, delete_chars: int, text: str | None) -> None:
         """`text` None closes dictation `seq`."""
         self._queue.put((seq, delete_chars, text))
+
+    def hold(self, seq: int) -> None:
+        """Keep dictation `seq`'s text until `release(seq)`; call it before the dictation starts."""
+        self._queue.put(("hold", seq))
+
+    def release(self, seq: int, discard: bool = False) -> None:
+        self._queue.put(("discard" if discard else "release", seq))
 
     def close(self, timeout_s: float | None = None) -> None:
         self._queue.put(None)
@@ -128,20 +142,32 @@ class _Output:
             item = self._queue.get()
             if item is None:
                 return
-            seq, delete, text = item
-            self._buffers[seq].append((delete, text))
-            while self._next in self._buffers:
-                items = self._buffers.pop(self._next)
-                closed = False
-                for delete, text in items:
-                    if text is None:
-                        closed = True
-                        continue
-                    self._emit(delete, text)
-                if not closed:
-                    self._buffers[self._next] = []  # still open: later dictations wait
-                    break
-                self._next += 1
+            if len(item) == 2:
+                action, seq = item
+                if action == "hold":
+                    self._held.add(seq)
+                    continue
+                self._held.discard(seq)
+                if action == "discard":
+                    self._discarded.add(seq)
+                    self._buffers[seq] = [(d, t) for d, t in self._buffers.get(seq, []) if t is None]
+            else:
+                seq, delete, text = item
+                if seq not in self._discarded or text is None:
+                    self._buffers[seq].append((delete, text))
+            self._drain()
+
+    def _drain(self) -> None:
+        while self._next in self._buffers and self._next not in self._held:
+            items = self._buffers.pop(self._next)
+            closed = any(text is None for _, text in items)
+            for delete, text in _joined([(d, t) for d, t in items if t is not None]):
+                self._emit(delete, text)
+            if not closed:
+                self._buffers[self._next] = []  # still open: later dictations wait
+                break
+            self._discarded.discard(self._next)
+            self._next += 1
 
     def _emit(self, delete: int, text: str) -> None:
         sink = self._sink_ref()
@@ -155,6 +181,17 @@ class _Output:
         except Exception as exc:  # a sink bug must not stop the text that follows
             log.exception("output sink failed")
             self._on_error(f"typing failed: {exc}")
+
+
+def _joined(items: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Consecutive pieces of text without BackSpaces become one emit (held text comes out at once)."""
+    out: list[tuple[int, str]] = []
+    for delete, text in items:
+        if out and delete == 0:
+            out[-1] = (out[-1][0], out[-1][1] + text)
+        else:
+            out.append((delete, text))
+    return out
 
 
 class Controller:
@@ -185,6 +222,7 @@ class Controller:
         self._mic_retry_at = 0.0
         self._last_idle_read = 0.0
         self._dictations: list[Dictation] = []
+        self._held_output: set[int] = set()  # push-to-talk dictations whose chord is still down
         self._seq = itertools.count(1)
         self._note: Any = None  # NoteRecorder while a note records or is being finished
         self._note_thread: threading.Thread | None = None
@@ -360,7 +398,7 @@ class Controller:
     def _command(self, cmd: Command) -> tuple[bool, str]:
         k = cmd.kind
         if k in (CommandKind.START, CommandKind.PTT_DOWN):
-            answer = self._start_dictation()
+            answer = self._start_dictation(hold_output=k == CommandKind.PTT_DOWN)
         elif k in (CommandKind.STOP, CommandKind.PTT_UP):
             answer = self._stop_dictation()
         elif k == CommandKind.TOGGLE:
@@ -538,7 +576,8 @@ class Controller:
 
     # --- dictation ----------------------------------------------------------------------------------
 
-    def _start_dictation(self) -> tuple[bool, str]:
+    def _start_dictation(self, hold_output: bool = False) -> tuple[bool, str]:
+        """`hold_output`: push-to-talk; the text is typed once the chord is up (`_release_output`)."""
         if self._quitting:
             return False, "dictate is quitting"
         if self._listening():
@@ -560,10 +599,15 @@ class Controller:
                               on_done=lambda result: self._queue.put(_Msg("dictation-done", result)),
                               store=self._store_dictation, trailing_space=self.cfg.output.trailing_space)
         self._dictations.append(dictation)
+        self._release_output()  # a chord that went up without its release reaching us
+        if hold_output:
+            self._output.hold(seq)  # before the dictation's thread can commit anything
+            self._held_output.add(seq)
         try:
             dictation.start()
         except RuntimeError as exc:  # cannot start a thread: give everything back
             self._dictations.remove(dictation)
+            self._release_output()
             self._output.put(seq, 0, None)
             lease.finish()
             return False, f"cannot start dictation: {exc}"
@@ -574,7 +618,14 @@ class Controller:
     def _post_dictation_event(self, kind: str, payload: dict) -> None:
         self._post(EventKind.COMMITTED if kind == "committed" else EventKind.PARTIAL, payload)
 
+    def _release_output(self, discard: set[int] | None = None) -> None:
+        """The chord is up (or the dictation is stopped another way): type what was held."""
+        for seq in sorted(self._held_output):
+            self._output.release(seq, discard=seq in (discard or ()))
+        self._held_output.clear()
+
     def _stop_dictation(self) -> tuple[bool, str]:
+        self._release_output()  # also when the dictation already ended (microphone lost) during the hold
         listening = [d for d in self._dictations if d.listening]
         if not listening:
             return True, "not listening"
@@ -587,6 +638,7 @@ class Controller:
         targets = [d for d in self._dictations if d.listening] or self._dictations[-1:]
         if not targets:
             return True, "nothing to cancel"
+        self._release_output(discard={d.seq for d in targets})  # held text of a cancelled dictation is never typed
         for d in targets:
             d.cancel()
         self._publish(Event(EventKind.CUE, {"sound": "cancel"}))
@@ -713,6 +765,7 @@ class Controller:
     def _quit(self, timeout_s: float) -> tuple[bool, str]:
         self._quitting = True
         self._quit_deadline = time.monotonic() + timeout_s
+        self._release_output()
         for d in self._dictations:
             d.lease.request_stop(0.0)
         if self._note is not None:

@@ -225,21 +225,25 @@ def test_toggle_and_stop_with_a_slow_sink(cfg, script):
     assert sink.text == " ".join(script.texts) + " "
 
 
-def test_cancel_leaves_nothing_typed_and_nothing_kept(cfg):
+@pytest.mark.parametrize("start", [CommandKind.START, CommandKind.PTT_DOWN])
+def test_cancel_leaves_nothing_typed_and_nothing_kept(cfg, start):
     long = build_script([("silence", 1.0), ("speech", 8.0), ("silence", 1.0)], seed=3)
     ctl, src, sink, events, _ = make(cfg, long)
     ctl.start()
     events.wait_state(State.IDLE)
     committed_before_cancel = []
     src.play(long.audio, speed=2.0, marks={
-        sample(0.8): lambda: ctl.submit(Command(CommandKind.PTT_DOWN)),
+        sample(0.8): lambda: ctl.submit(Command(start)),
         sample(7.0): lambda: (committed_before_cancel.append(len(events.of(EventKind.COMMITTED))),
                               ctl.submit(Command(CommandKind.CANCEL))),
     })
     events.wait_state(State.IDLE, after=events.states.index(State.LISTENING))
     ctl.shutdown()
-    assert committed_before_cancel[0] > 0  # words had been typed while speaking ...
-    assert sink.calls and sink.text == ""  # ... and were taken back
+    assert committed_before_cancel[0] > 0  # words had been committed while speaking ...
+    if start == CommandKind.START:
+        assert sink.calls and sink.text == ""  # ... typed as they came, and taken back
+    else:
+        assert sink.calls == []  # ... held while the chord was down, so never typed
     assert History(cfg.paths.history_db).list(kind="dictation") == []
     assert [p["sound"] for p in events.of(EventKind.CUE)] == ["start", "cancel"]
 
@@ -331,6 +335,9 @@ def test_device_lost_mid_dictation_keeps_what_was_said(cfg, script):
     events.wait_state(State.ERROR)
     err = events.of(EventKind.ERROR)[-1]
     assert "microphone stopped" in err["message"] and "microphone" in err["action"]
+    time.sleep(0.5)
+    assert sink.calls == []  # the chord is still down: the text waits for its release
+    ctl.submit(Command(CommandKind.PTT_UP))
     wait_until(lambda: sink.text.endswith(" "))
     assert sink.text.split() == script.texts[:6]
     ok, message = ctl.request(Command(CommandKind.PTT_DOWN))  # the "device" is back: reopened
@@ -513,3 +520,27 @@ def test_microphone_lost_while_idle_is_reopened(cfg, script):
     ctl.shutdown()
     assert "the microphone is back" in [p["message"] for p in events.of(EventKind.NOTICE)]
     assert src.opened == 2
+
+
+def test_output_holds_push_to_talk_text_until_released_and_drops_a_cancelled_hold():
+    from dictate.controller import _Output
+
+    sink, errors = RecordingSink(), []
+    out = _Output(lambda: sink, errors.append)
+    out.hold(1)
+    out.put(1, 0, "alpha")
+    out.put(1, 0, " bravo")
+    time.sleep(0.2)
+    assert sink.calls == []  # held
+    out.release(1)
+    out.put(1, 0, " charlie")  # the tail, after the release
+    out.put(1, 0, None)
+    out.hold(2)
+    out.put(2, 0, "delta")
+    out.release(2, discard=True)  # cancelled while held: neither its text nor its BackSpaces go out
+    out.put(2, 5, "")
+    out.put(2, 0, None)
+    out.put(3, 0, "echo")
+    out.put(3, 0, None)
+    out.close(5)
+    assert sink.calls == [(0, "alpha bravo"), (0, " charlie"), (0, "echo")] and errors == []

@@ -175,6 +175,9 @@ def test_microphone_lost_mid_dictation(real, tmp_path):
     err = [e for e in events.of(EventKind.ERROR) if e["cause"] == "microphone"][0]
     assert "microphone" in err["message"] and "connect a microphone" in err["action"]
     wait_until(lambda: len(History(cfg.paths.history_db).list(kind="dictation")) == 1, 60)
+    assert sink.text == ""  # the chord is still held: the words wait for its release
+    ctl.submit(Command(CommandKind.PTT_UP))
+    wait_until(lambda: sink.text.endswith(" "), 10)
     typed = words(sink.text)[:len(words(SENTENCE))]  # what was said before is kept
     assert typed[:2] == ["she", "opened"] and "light" in typed[-2:], sink.text
     assert score(SENTENCE, " ".join(typed)).wer <= 0.15, sink.text

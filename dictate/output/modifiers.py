@@ -35,23 +35,50 @@ def wait_released(is_down: Callable[[], bool], timeout_s: float, *, poll_s: floa
 
 
 class ModifierGuard:
-    """What a sink runs before it sends keys: wait (bounded by `timeout_s`) until no modifier is
-    held. `wait()` is True when none is held, False when they were still held at the deadline."""
+    """What a sink runs before it sends keys: it never types while a modifier is held.
 
-    def __init__(self, is_down: Callable[[], bool], timeout_s: float) -> None:
+    Typing "anyway" after a timeout (even with xdotool's --clearmodifiers, which fakes the
+    modifiers' release and press again) lets held Ctrl/Alt turn text into shortcuts, or into our
+    own hotkey chord, whose listener then sees a press or a release that the user never made. So
+    `wait()` waits as long as a modifier is down; after `warn_after_s` it says so in the log.
+    `close()` ends a wait: `wait()` then raises OutputError (the text is not typed; it is kept in
+    the recent dictations)."""
+
+    def __init__(self, is_down: Callable[[], bool], warn_after_s: float) -> None:
         self.is_down = is_down
-        self.timeout_s = timeout_s
+        self.warn_after_s = warn_after_s
         self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
 
-    def wait(self) -> bool:
-        released = wait_released(self.is_down, self.timeout_s, stop=self._stop)
-        if not released:
-            log.warning("modifier keys still held after %.1f s; typing anyway", self.timeout_s)
-        return released
+    def wait(self) -> None:
+        self._idle.clear()
+        try:
+            if wait_released(self._down, self.warn_after_s, stop=self._stop):
+                return
+            if not self._stop.is_set():
+                log.warning("modifier keys still held after %.1f s: typing waits until they are released",
+                            self.warn_after_s)
+                while not wait_released(self._down, 3600.0, stop=self._stop) and not self._stop.is_set():
+                    pass
+            if self._down():
+                raise OutputError("not typed: modifier keys were still held when typing stopped")
+        finally:
+            self._idle.set()
 
-    def close(self) -> None:
-        """End a wait in progress (the sink is closing)."""
+    def _down(self) -> bool:
+        try:
+            return self.is_down()
+        except Exception:
+            if self._stop.is_set():  # the sink is closing its connection
+                return True
+            raise
+
+    def close(self, timeout_s: float = 1.0) -> None:
+        """End a wait in progress (the sink is closing) and let it return before the sink closes
+        the connection the probe uses."""
         self._stop.set()
+        self._idle.wait(timeout_s)
 
 
 def _probe(display: Any = None, env: Mapping[str, str] | None = None) -> tuple[Callable[[], bool], Callable[[], None]]:

@@ -90,11 +90,11 @@ class X11PasteSink:
     def emit(self, delete_chars: int, text: str) -> None:
         if delete_chars <= 0 and not text:
             return
-        clear = not self.guard.wait()
+        self.guard.wait()  # never with the hotkey's modifiers still held
         if delete_chars > 0:
-            self.typer.backspace(delete_chars, clear)
+            self.typer.backspace(delete_chars)
         if text:
-            self.paster.paste(text, clear)
+            self.paster.paste(text)
 
     def close(self) -> None:
         self.guard.close()

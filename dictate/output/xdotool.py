@@ -77,16 +77,17 @@ class XdotoolSink:
     def emit(self, delete_chars: int, text: str) -> None:
         if delete_chars <= 0 and not text:
             return
-        # Keys typed while the hotkey's Ctrl/Alt are still down would fire shortcuts instead.
-        clear = not self.guard.wait()
+        # Keys typed while the hotkey's Ctrl/Alt are still down would fire shortcuts (or the
+        # hotkey) instead: nothing is sent until they are up.
+        self.guard.wait()
         if delete_chars > 0:
-            self.typer.backspace(delete_chars, clear)
+            self.typer.backspace(delete_chars)
         if not text:
             return
         if self._paster is not None and not all(is_typeable_ascii(c) for c in text):
-            self._paster.paste(text, clear)
+            self._paster.paste(text)
         else:
-            self.typer.type_text(text, clear)
+            self.typer.type_text(text)
 
     def close(self) -> None:
         self.guard.close()
