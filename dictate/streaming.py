@@ -63,9 +63,9 @@ REHEARD_WINDOW_S = 1.0  # how far from its committed time a word heard again is 
 class StreamingParams:
     min_chunk_s: float = 0.5  # least new audio before the next window
     target_busy: float = 0.75  # engine time per second of audio the pace aims at
-    trim_at_s: float = 12.0  # trim at a pause after the committed words once the buffer is longer
-    context_s: float = 5.0  # committed speech kept at the buffer start as context for the next window
-    stall_s: float = 18.0  # no agreement this long: commit the last hypothesis' finished segments
+    trim_at_s: float = 10.0  # trim at a pause after the committed words once the buffer is longer
+    context_s: float = 4.0  # committed speech kept at the buffer start as context for the next window
+    stall_s: float = 16.0  # no agreement this long: commit the last hypothesis' finished segments
     max_window_s: float = 25.0  # hard limit on a window, safely under Whisper's 30 s
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
@@ -83,7 +83,7 @@ class StreamingParams:
     def from_config(cls, cfg) -> "StreamingParams":
         s = cfg.streaming
         trim = min(float(s.trim_at_s), 20.0)
-        return cls(min_chunk_s=float(s.min_chunk_s), trim_at_s=trim, context_s=min(5.0, trim / 2),
+        return cls(min_chunk_s=float(s.min_chunk_s), trim_at_s=trim, context_s=min(4.0, trim / 2),
                    stall_s=max(trim + 6.0, 12.0),
                    no_speech_threshold=float(s.no_speech_threshold), logprob_threshold=float(s.logprob_threshold),
                    compression_ratio_threshold=float(s.compression_ratio_threshold))
@@ -297,6 +297,9 @@ class StreamingSession:
             if not speech and not self._hyp:
                 self.done = True
                 return None
+            # The wait after stop is this window's: it holds the uncommitted tail and no context,
+            # so it does not grow with the length of what was said before.
+            self._trim_after_committed(tight=True)
             return self._make_window(final=True)
         if not speech:
             self._drop_silence()
@@ -342,12 +345,15 @@ class StreamingSession:
         before = [w for w in self.committed if _mid(w) < start + 0.05]
         committed = join_words(before).strip()
         text = (base + " " + committed).strip() if base else committed
-        return text[-self.params.prompt_chars:] or None
+        n = self.params.prompt_chars
+        return (text[-n:] if n > 0 else "") or None
 
     def _drop_silence(self) -> None:
         """Nothing uncommitted is being said: keep only a little silence before the next onset."""
+        if self._hyp:
+            return
         keep_from = self._audio.end - int(self.params.speech_pad_s * SR)
-        if keep_from > self._audio.start and not self._hyp:
+        if keep_from > self._audio.start:
             self._trim_to(keep_from / SR)
 
     def _trim_to(self, t_s: float) -> None:
@@ -363,15 +369,15 @@ class StreamingSession:
         self._audio.drop_before(int(round(t_s * SR)))
         self._heard_until = max(self._heard_until, t_s)
 
-    def _trim_after_committed(self) -> None:
+    def _trim_after_committed(self, tight: bool = False) -> None:
         """Start the buffer at a pause after the committed words and before the next heard word;
-        with context_s, at a pause that still leaves that much committed speech before it, which
-        the next window hears again for context (and the text match takes away)."""
+        with context_s (unless `tight`), at a pause that still leaves that much committed speech
+        before it, which the next window hears again for context (and the text match takes away)."""
         if not self.committed or self._committed_end <= self._start_s:
             return
         last = self.committed[-1]
         nxt = self._hyp[0] if self._hyp else None
-        ctx = self.params.context_s
+        ctx = 0.0 if tight else self.params.context_s
         if ctx > 0:
             pauses = self._pauses(self._start_s, min(last.start_s, nxt.start_s if nxt else last.start_s) - ctx)
             if pauses:
@@ -388,7 +394,7 @@ class StreamingSession:
         if pauses:
             a, b = pauses[0]
             cut = (a + b) / 2
-        elif self.buffer_s > self.params.trim_at_s + 4.0:
+        elif tight or self.buffer_s > self.params.trim_at_s + 4.0:
             # No pause at all (run-on speech): cut between the words; what the next window hears
             # again of the last word is matched away by text.
             cut = last.end_s if nxt is None else (last.end_s + max(last.end_s, nxt.start_s)) / 2
@@ -483,7 +489,9 @@ class StreamingSession:
         """A window that holds a whole utterance (or the last one): commit everything it heard, if
         it heard it all; otherwise hear the rest again."""
         limit = None if final else window.closes_at_s
-        heard = [w for w in words if limit is None or _mid(w) < limit]
+        # Speech after the pause cannot begin within it: a word starting just past the VAD's end
+        # of speech (Whisper's times are that approximate) still belongs to this utterance.
+        heard = [w for w in words if limit is None or w.start_s < limit + 0.3]
         until = limit if limit is not None else window.end_s
         speech_end = self._last_speech_end_s(max(window.start_s, self._heard_until), until)
         complete = not self._loop_cut and (
@@ -503,6 +511,8 @@ class StreamingSession:
                 self.done = True
             else:
                 self._heard_until = max(self._heard_until, until)
+                # The next utterance starts afresh: measured, keeping this one as its context
+                # made Whisper worse across pauses, not better.
                 self._trim_to(max(until, self._start_s))
         else:
             # A loop or a hypothesis that stops short: hear the rest again in another window.
@@ -555,7 +565,14 @@ class StreamingSession:
         words = [w for g in groups for w in g]
         cut = self._cut_loop(words)
         self._loop_cut = len(cut) < len(words)
-        kept = [w for w in cut if self._has_speech_near(w)]
+        # Words lying in silence are hallucinations, and so is all of a segment that mostly does.
+        in_cut = set(map(id, cut))
+        kept_ids: set[int] = set()
+        for g in groups:
+            heard = [w for w in g if id(w) in in_cut and self._has_speech_near(w)]
+            if 2 * len(heard) > len([w for w in g if id(w) in in_cut]):
+                kept_ids.update(map(id, heard))
+        kept = [w for w in cut if id(w) in kept_ids]
         self.dropped_words += len(cut) - len(kept)
         new = self._drop_reheard(kept)
         keep = set(map(id, new))
@@ -600,10 +617,11 @@ class StreamingSession:
                 best, best_score = j, score
         if best is not None:
             return words[best + 1:]
-        # No anchor (the last committed word was heard differently): drop the head words that lie
-        # wholly before the committed end, with a margin above Whisper's timing error.
+        # No anchor (the last committed word was heard differently): drop the head words that end
+        # before the last committed word began. Its end is no bound: Whisper often stretches the
+        # last word before a pause across it.
         n = 0
-        while n < len(words) and words[n].end_s <= self._committed_end - 0.15:
+        while n < len(words) and words[n].end_s <= last.start_s + 0.1:
             n += 1
         return words[n:]
 

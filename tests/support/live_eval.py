@@ -1,0 +1,160 @@
+"""Measuring the live path against offline transcription on real Whisper weights, for the tests
+and the accuracy benchmark.
+
+- `offline_text`: the engine on the whole recording, beam 5 (bare faster-whisper for that engine).
+- `virtual_run`: the StreamingSession with the real engine, in virtual time: audio arrives at real
+  pace and each window "takes" `cost(window_s)` seconds, so the figures do not depend on what else
+  the machine is doing, while every hypothesis is real Whisper's.
+- `realtime_run`: the threaded live loop (FileSource at real-time pace -> EngineWorker), as
+  `dictate listen --input` runs it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dictate.config import EngineConfig
+from dictate.streaming import StreamingParams, StreamingSession
+from dictate.types import TranscribeOptions
+from tests.support import wer
+from tests.support.scripted_engine import simulate
+from tests.support.speech import Recording
+
+# Virtual engine costs per window: a CPU like this one running tiny.en (a fixed encoder cost, since
+# Whisper's encoder always reads 30 s, plus decoding in proportion to the window), and a fast one.
+CPU_COST = lambda window_s: 0.45 + 0.045 * window_s  # noqa: E731  (beam 5, as measured here)
+FAST_COST = lambda window_s: 0.1 + 0.01 * window_s  # noqa: E731
+
+# The product's live options: English, the configured live beam.
+OPTIONS = TranscribeOptions(language="en", beam_size=EngineConfig().live_beam_size)
+
+
+@dataclass
+class LiveFigures:
+    name: str
+    offline: wer.Score
+    live: wer.Score
+    text: str
+    latencies_s: list[float] = field(default_factory=list)
+    final_latency_s: float = 0.0
+    busy_ratio: float = 0.0
+    discarded_s: float = 0.0
+    windows: int = 0
+    max_window_s: float = 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.live.wer / self.offline.wer if self.offline.wer else float("inf") if self.live.wer else 1.0
+
+    def within_bound(self) -> bool:
+        """Live loses nothing that offline keeps: its errors are at most 1.05 x offline's + 1 word."""
+        return self.live.errors <= 1.05 * self.offline.errors + 1
+
+    def latency(self, q: float) -> float:
+        if not self.latencies_s:
+            return 0.0
+        xs = sorted(self.latencies_s)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+    @property
+    def median_latency_s(self) -> float:
+        return statistics.median(self.latencies_s) if self.latencies_s else 0.0
+
+
+def offline_text(engine, audio: np.ndarray, language: str = "en") -> str:
+    segments = engine.transcribe(audio, TranscribeOptions(language=language, beam_size=5))
+    return "".join(s.text for s in segments)
+
+
+def virtual_run(engine, rec: Recording, offline: str, *, params: StreamingParams | None = None,
+                cost: Callable[[float], float] = CPU_COST) -> LiveFigures:
+    session = StreamingSession(params or StreamingParams(), OPTIONS)
+    result = simulate(session, rec.audio, engine, cost=cost)
+    text = "".join(w.text for w in result.committed)
+    return LiveFigures(rec.spec.name, wer.score(rec.text, offline), wer.score(rec.text, text), text,
+                       result.commit_latencies_s, result.final_latency_s, result.busy_s / rec.duration_s,
+                       session.discarded_s, result.windows, result.max_window_s)
+
+
+def realtime_run(engine, rec: Recording, offline: str, wav: Path, *, params: StreamingParams | None = None,
+                 speed: float = 1.0) -> tuple[LiveFigures, object]:
+    """The threaded loop on `wav` (the recording written as a file) at `speed` x real time."""
+    from dictate.audio.capture import FileSource
+    from dictate.live import LiveTranscriber
+    from dictate.worker import EngineWorker
+
+    session = StreamingSession(params or StreamingParams(), OPTIONS)
+    committed = []
+    with EngineWorker(engine) as worker:
+        stats = LiveTranscriber(FileSource(wav, speed=speed), worker, session,
+                                on_commit=lambda c: committed.extend(c.words)).run(threading.Event())
+    text = "".join(w.text for w in committed)
+    figures = LiveFigures(rec.spec.name, wer.score(rec.text, offline), wer.score(rec.text, text), text,
+                          stats.commit_latencies_s, stats.final_latency_s or 0.0,
+                          stats.engine_busy_s / max(1e-9, stats.duration_s / speed), stats.audio_discarded_s,
+                          stats.windows, stats.max_window_s)
+    return figures, stats
+
+
+def write_wav(audio: np.ndarray, path: Path) -> Path:
+    """16-bit PCM, as a microphone would deliver it."""
+    import wave
+
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(pcm.tobytes())
+    return path
+
+
+def make_engine(name: str):
+    """tiny.en on the named engine (the whisper.cpp file converted from the same weights)."""
+    from tests.support.real_models import tiny_en_ct2, tiny_en_ggml
+
+    if name == "faster-whisper":
+        from dictate.engines.faster import FasterWhisperEngine
+
+        return FasterWhisperEngine(str(tiny_en_ct2()), device="cpu", compute_type="int8")
+    from dictate.engines.whispercpp import WhisperCppEngine
+
+    return WhisperCppEngine(str(tiny_en_ggml()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.support.live_eval ENGINE NAME[:SECONDS] ...`: one JSON line per recording.
+    Each engine runs in a process of its own (faster-whisper's and whisper.cpp's OpenMP runtimes
+    slow each other down when they share one)."""
+    import json
+    import sys
+
+    from tests.support import speech
+
+    args = sys.argv[1:] if argv is None else argv
+    engine = make_engine(args[0])
+    for item in args[1:]:
+        name, _, seconds = item.partition(":")
+        spec = speech.RECORDINGS[name]
+        rec = speech.build(speech.short(spec, float(seconds)) if seconds else spec)
+        offline = offline_text(engine, rec.audio)
+        f = virtual_run(engine, rec, offline)
+        print(json.dumps({
+            "name": rec.spec.name, "duration_s": rec.duration_s, "longest_run_s": rec.longest_run_s(),
+            "reference": rec.text, "offline": offline, "live": f.text,
+            "offline_errors": f.offline.errors, "live_errors": f.live.errors, "offline_wer": f.offline.wer,
+            "live_wer": f.live.wer, "deletions": f.live.deletions, "insertions": f.live.insertions,
+            "discarded_s": f.discarded_s, "max_window_s": f.max_window_s, "windows": f.windows,
+            "within_bound": f.within_bound(), "median_latency_s": f.median_latency_s, "p90_latency_s": f.latency(0.9),
+        }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
