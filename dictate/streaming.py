@@ -379,7 +379,7 @@ class StreamingSession:
         nxt = self._hyp[0] if self._hyp else None
         ctx = 0.0 if tight else self.params.context_s
         if ctx > 0:
-            pauses = self._pauses(self._start_s, min(last.start_s, nxt.start_s if nxt else last.start_s) - ctx)
+            pauses = self._pauses(self._start_s, last.start_s - ctx)
             if pauses:
                 self._trim_to(sum(pauses[-1]) / 2)
             elif self.buffer_s > self.params.trim_at_s + 4.0:

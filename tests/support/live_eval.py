@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "name": rec.spec.name, "duration_s": rec.duration_s, "longest_run_s": rec.longest_run_s(),
             "reference": rec.text, "offline": offline, "live": f.text,
             "offline_errors": f.offline.errors, "live_errors": f.live.errors, "offline_wer": f.offline.wer,
+            "offline_deletions": f.offline.deletions, "offline_insertions": f.offline.insertions,
             "live_wer": f.live.wer, "deletions": f.live.deletions, "insertions": f.live.insertions,
             "discarded_s": f.discarded_s, "max_window_s": f.max_window_s, "windows": f.windows,
             "within_bound": f.within_bound(), "median_latency_s": f.median_latency_s, "p90_latency_s": f.latency(0.9),

@@ -1,0 +1,116 @@
+"""The live path on real Whisper weights (tiny.en): no word lost or doubled at window boundaries,
+nothing thrown away, bounded engine calls; and the other paths held to the same bar.
+
+Recordings are espeak-ng reading the public-domain fixtures (tests/support/speech.py): the
+REPORT set, which the policy was not tuned on, with other texts, voices, rates and pause patterns
+(run-ons over 30 s, pauses that close utterances, long silences). Figures are measured, not
+assumed: offline beam-5 on the whole file is the bar for the same engine on the same audio.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dictate.streaming import StreamingParams, StreamingSession
+from dictate.types import TranscribeOptions
+from tests.conftest import REPO, dictate_env
+from tests.support import live_eval, speech, wer
+from tests.support.real_models import tiny_en_ct2
+from tests.support.scripted_engine import simulate
+
+pytestmark = pytest.mark.slow
+
+# About a minute of speech each, cut from the REPORT recordings (the whole ones are for the benchmark).
+CASES = ["genesis-gb:70", "jargon-rp:60", "bierce-us-slow:60"]
+
+
+def run_eval(engine: str) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-m", "tests.support.live_eval", engine, *CASES], cwd=REPO,
+                          env=dictate_env(), capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module", params=["faster-whisper", "whisper.cpp"])
+def live_results(request) -> tuple[str, list[dict]]:
+    return request.param, run_eval(request.param)
+
+
+@pytest.mark.timeout(1800)
+def test_live_loses_no_word_and_stays_near_offline(live_results):
+    """What holds on real weights today: nothing discarded, windows under Whisper's limit, no more
+    words lost than offline loses (plus a few: boundaries cost nothing), and the error count within
+    1.6 x offline + 2. The goal (1.05 x offline + 1 word) is met on Genesis but not yet on
+    recordings whose sentences are all closed by pauses; the benchmark prints where each stands."""
+    engine, results = live_results
+    assert len(results) == len(CASES)
+    assert max(r["longest_run_s"] for r in results) > 30  # a run-on stretch past Whisper's window
+    report = "\n".join(
+        f"{engine} {r['name']}: offline {100 * r['offline_wer']:.1f} % ({r['offline_errors']} errors, "
+        f"{r['offline_deletions']} del), live {100 * r['live_wer']:.1f} % ({r['live_errors']}; {r['deletions']} del, "
+        f"{r['insertions']} ins), goal {'met' if r['within_bound'] else 'not met'}, "
+        f"latency {r['median_latency_s']:.2f}/{r['p90_latency_s']:.2f} s" for r in results)
+    print(report)
+    for r in results:
+        detail = f"{r['name']}\n{report}\n" + wer.alignment(r["reference"], r["live"])
+        assert r["discarded_s"] == 0.0, detail  # no audio ever thrown away
+        assert r["max_window_s"] <= 25.0, detail  # never near Whisper's 30 s
+        assert r["deletions"] <= r["offline_deletions"] + 3, detail  # no words lost at window boundaries
+        assert r["live_errors"] <= 1.6 * r["offline_errors"] + 2, detail
+
+
+@pytest.fixture(scope="module")
+def tiny_engine():
+    return live_eval.make_engine("faster-whisper")
+
+
+@pytest.mark.timeout(900)
+def test_silence_only_yields_no_words_through_every_path(tiny_engine, tmp_path):
+    """Several minutes of a microphone's noise floor: nothing live, nothing from transcribe, nothing
+    in a note."""
+    rng = np.random.default_rng(7)
+    silence = rng.normal(0.0, 10 ** (-62 / 20), 16000 * 180).astype(np.float32)
+    session = StreamingSession(StreamingParams(), TranscribeOptions(language="en"))
+    calls = []
+
+    class Counting:
+        def transcribe(self, audio, options):
+            calls.append(audio.size)
+            return tiny_engine.transcribe(audio, options)
+
+    result = simulate(session, silence, Counting())
+    assert result.committed == [] and calls == []  # not a single window sent
+    wav = live_eval.write_wav(silence, tmp_path / "silence.wav")
+    model = str(tiny_en_ct2())
+    for args in (["transcribe", str(wav)], ["listen", "--input", str(wav), "--speed", "20"],
+                 ["note", "start", "--input", str(wav), "--speed", "20"]):
+        proc = subprocess.run([sys.executable, "-m", "dictate", *args, "--model", model, "--language", "en"],
+                              cwd=REPO, env=dictate_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert wer.normalize(proc.stdout) == "", (args, proc.stdout)  # the note prints its text too
+
+
+@pytest.mark.timeout(600)
+def test_transcribe_gives_bare_faster_whisper_text(tmp_path):
+    """`dictate transcribe` on real weights: the same text as faster-whisper itself, same options."""
+    from faster_whisper import WhisperModel
+
+    from dictate.audio.files import decode
+
+    rec = speech.build(speech.short(speech.REPORT["jargon-rp"], 45))
+    wav = live_eval.write_wav(rec.audio, tmp_path / "talk.wav")
+    model = str(tiny_en_ct2())
+    proc = subprocess.run([sys.executable, "-m", "dictate", "transcribe", str(wav), "--model", model,
+                           "--language", "en", "--beam-size", "5"], cwd=REPO, env=dictate_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    bare = WhisperModel(model, device="cpu", compute_type="int8")
+    segments, _ = bare.transcribe(decode(wav), language="en", beam_size=5, vad_filter=True)
+    expected = " ".join(s.text.strip() for s in segments)
+    assert " ".join(proc.stdout.split()) == " ".join(expected.split())
+    assert wer.score(rec.text, expected).wer < 0.35  # and it is speech, recognised
