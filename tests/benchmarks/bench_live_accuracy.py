@@ -46,6 +46,8 @@ def main() -> int:
     ap.add_argument("--set", default="report", choices=["report", "tune", "all"])
     ap.add_argument("--virtual-only", action="store_true", help="skip the real-time rows")
     ap.add_argument("--only", nargs="*", help="recording names")
+    ap.add_argument("--seconds", type=float, help="cut each recording to about this much speech")
+    ap.add_argument("--no-fast", action="store_true", help="skip the fast-engine virtual rows")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     specs = {"report": speech.REPORT, "tune": speech.TUNE, "all": speech.RECORDINGS}[args.set]
@@ -56,7 +58,7 @@ def main() -> int:
         for name, spec in specs.items():
             if args.only and name not in args.only:
                 continue
-            rec = speech.build(spec)
+            rec = speech.build(speech.short(spec, args.seconds) if args.seconds else spec)
             t0 = time.perf_counter()
             offline = live_eval.offline_text(engine, rec.audio)
             offline_s = time.perf_counter() - t0
@@ -67,7 +69,8 @@ def main() -> int:
                 rows.append(row("real-time", figures))
                 if stats.samples_lost:
                     rows.append(f"  !! {stats.samples_lost} samples lost")
-            for mode, cost in (("virt-cpu", live_eval.CPU_COST), ("virt-fast", live_eval.FAST_COST)):
+            costs = [("virt-cpu", live_eval.CPU_COST)] + ([] if args.no_fast else [("virt-fast", live_eval.FAST_COST)])
+            for mode, cost in costs:
                 rows.append(row(mode, live_eval.virtual_run(engine, rec, offline, cost=cost)))
             print("\n".join(rows), flush=True)
             print(f"  ({rec.duration_s:.0f} s, {len(rec.text.split())} words, longest run-on "
