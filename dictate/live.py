@@ -89,6 +89,7 @@ class LiveTranscriber:
                     job = None
                     self._handle(finished)
                 if job is None and not session.done:
+                    session.prompting = getattr(self.worker.engine, "live_prompt", True)
                     window = session.next_window()
                     if window is not None:
                         job = self.worker.submit(window.audio, window.options, on_done=self._results.put, tag=window)

@@ -199,6 +199,10 @@ class StreamingSession:
         self._cost_s: float | None = None  # engine time of recent windows (smoothed)
         self._finishing = False
         self.done = False
+        # Whether the committed text goes into the prompt. An engine can say no (`live_prompt =
+        # False`): whisper.cpp's token times drift by up to a second under a prompt and it skips
+        # words the prompt holds, which cost 36 of 157 words on a minute of Genesis.
+        self.prompting = True
         # figures
         self.windows = 0
         self.max_window_s = 0.0
@@ -341,6 +345,8 @@ class StreamingSession:
         """The committed text before the buffer: Whisper is told what came before, never what the
         window itself holds (a prompt repeating the audio makes it skip those words)."""
         base = self._options.initial_prompt or ""
+        if not self.prompting:
+            return base or None
         start = self._start_s
         before = [w for w in self.committed if _mid(w) < start + 0.05]
         committed = join_words(before).strip()
@@ -381,7 +387,7 @@ class StreamingSession:
         if ctx > 0:
             pauses = self._pauses(self._start_s, last.start_s - ctx)
             if pauses:
-                self._trim_to(sum(pauses[-1]) / 2)
+                self._trim_heard(sum(pauses[-1]) / 2)
             elif self.buffer_s > self.params.trim_at_s + 4.0:
                 ctx = 0.0  # run-on speech: fall back to cutting right after the committed words
             if ctx > 0:
@@ -400,6 +406,15 @@ class StreamingSession:
             cut = last.end_s if nxt is None else (last.end_s + max(last.end_s, nxt.start_s)) / 2
         else:
             return
+        self._trim_heard(cut)
+
+    def _trim_heard(self, cut: float) -> None:
+        """Trim at `cut` only if no unheard speech lies before it (word times can be off by a
+        second with some engines); else at the last pause before the unheard part, if any."""
+        unheard = self._unheard_start_s()
+        if cut > unheard + vad.FRAME_S and vad.has_speech(self._flags_between(unheard, cut), 0.15):
+            pauses = self._pauses(self._start_s, unheard)
+            cut = sum(pauses[-1]) / 2 if pauses else self._start_s
         if cut > self._start_s:
             self._trim_to(cut)
 

@@ -69,8 +69,9 @@ def test_hold_the_hotkey_speak_and_the_words_are_typed_into_the_focused_window(
         s = score(said, typed)
         assert typed.strip(), app.log[-3000:]
         assert s.wer <= 0.35, f"{s}\n{alignment(said, typed)}"
-        words = typed.lower().rstrip(".").split()
-        assert words[-1] == "day", typed  # the last word, spoken up to the release, is there
+        # No word clipped or lost, the last one (spoken up to the release) included; tiny.en may
+        # still mishear one ("may" for espeak's "day", offline too).
+        assert s.deletions == 0, f"{s}\n{alignment(said, typed)}"
         # The dictation is in the tray's recent dictations (from the history).
         menu_before = len([ln for ln in app.log.splitlines() if "ui: menu: " in ln])
         icon = app.tray_icon()

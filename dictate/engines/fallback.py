@@ -54,6 +54,11 @@ class FallbackEngine:
         self.retry_after_s = retry_after_s
 
     @property
+    def live_prompt(self) -> bool:
+        """Whether the engine doing the work takes a prompt in live windows (see the streaming session)."""
+        return getattr(self._engines.get(self._active), "live_prompt", True)
+
+    @property
     def active_name(self) -> str:
         return self.candidates[self._active].name
 

@@ -22,6 +22,9 @@ _CENTISECONDS = 0.01  # whisper.cpp reports times in units of 10 ms
 
 class WhisperCppEngine:
     name = "whisper.cpp"
+    # Live windows get no text prompt: under one, whisper.cpp's token times drift by up to a second
+    # and it skips words the prompt holds (measured on real tiny.en weights).
+    live_prompt = False
 
     def __init__(self, model: str | Path = "auto", *, threads: int = 0, allow_download: bool = True) -> None:
         import _pywhispercpp as pw
@@ -80,8 +83,7 @@ class WhisperCppEngine:
         eot = pw.whisper_token_eot(ctx)
         out: list[Segment] = []
         for i in range(pw.whisper_full_n_segments(ctx)):
-            raw = pw.whisper_full_get_segment_text(ctx, i)
-            text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            text = _text(pw.whisper_full_get_segment_text, ctx, i)
             t0 = pw.whisper_full_get_segment_t0(ctx, i) * _CENTISECONDS
             t1 = pw.whisper_full_get_segment_t1(ctx, i) * _CENTISECONDS
             tokens = []
@@ -91,11 +93,21 @@ class WhisperCppEngine:
                 if data.id >= eot:  # special and timestamp tokens
                     continue
                 logprob_sum += float(data.plog)
-                tokens.append((pw.whisper_full_get_token_text(ctx, i, j), data))
+                tokens.append((_text(pw.whisper_full_get_token_text, ctx, i, j), data))
             words = _words(tokens) if with_words else ()
             out.append(Segment(start_s=t0, end_s=t1, text=text, words=words,
                                avg_logprob=logprob_sum / len(tokens) if tokens else None))
         return out
+
+
+def _text(getter, *args) -> str:
+    """A segment's or token's text. Byte-level tokens can split a UTF-8 character, and then the
+    binding's own decoding fails: decode its bytes leniently instead."""
+    try:
+        raw = getter(*args)
+    except UnicodeDecodeError as exc:
+        raw = exc.object
+    return bytes(raw).decode("utf-8", errors="replace") if isinstance(raw, (bytes, bytearray)) else raw
 
 
 def _words(tokens: list) -> tuple[Word, ...]:

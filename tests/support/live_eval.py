@@ -75,6 +75,7 @@ def offline_text(engine, audio: np.ndarray, language: str = "en") -> str:
 def virtual_run(engine, rec: Recording, offline: str, *, params: StreamingParams | None = None,
                 cost: Callable[[float], float] = CPU_COST) -> LiveFigures:
     session = StreamingSession(params or StreamingParams(), OPTIONS)
+    session.prompting = getattr(engine, "live_prompt", True)  # as the live loop sets it
     result = simulate(session, rec.audio, engine, cost=cost)
     text = "".join(w.text for w in result.committed)
     return LiveFigures(rec.spec.name, wer.score(rec.text, offline), wer.score(rec.text, text), text,
