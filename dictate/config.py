@@ -152,8 +152,8 @@ class OutputConfig:
                                        "off: type it at typing_delay_ms, which can lose some")
     paste_restore: bool = _opt(True, "After a paste, put back what the clipboard held (every format), unless it changed")
     paste_timeout_s: float = _opt(3.0, "How long a paste waits for the window to take the text", minimum=0.2)
-    modifier_wait_s: float = _opt(1.0, "Wait up to this long for the hotkey's modifiers to be released before typing",
-                                  minimum=0.0)
+    modifier_wait_s: float = _opt(1.0, "Warn when a modifier is still held after this long (text is never typed "
+                                       "while one is down: it waits for the release)", minimum=0.0)
     trailing_space: bool = _opt(True, "Type a space after each dictation, so the next one does not run on")
 
 
