@@ -32,11 +32,6 @@ TERMINAL_CLASSES = frozenset({
 NO_CLIPBOARD_PASTE_KEY = frozenset({"xterm", "uxterm", "urxvt", "rxvt", "rxvt-unicode", "urxvt-256color",
                                     "eterm", "kterm"})
 
-# Modifier rows of XGetModifierMapping that a held hotkey can leave pressed: Shift, Control,
-# Mod1 (Alt), Mod3, Mod4 (Super), Mod5 (AltGr). Lock and Mod2 (NumLock) are toggles, not held keys.
-_GUARDED_ROWS = (0, 2, 3, 5, 6, 7)
-
-
 def is_terminal(wm_class: tuple[str, str] | None) -> bool:
     if not wm_class:
         return False
@@ -69,7 +64,6 @@ class X11Desktop:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._d = open_display(env)
-        self._modifier_codes = self._read_modifier_codes()
 
     def close(self) -> None:
         try:
@@ -114,12 +108,10 @@ class X11Desktop:
         return self.window_class(self.focused_window())
 
     # -- modifiers --------------------------------------------------------------------------
-    def _read_modifier_codes(self) -> frozenset[int]:
-        mapping = self._d.get_modifier_mapping()
-        return frozenset(code for row in _GUARDED_ROWS for code in mapping[row] if code)
-
     def modifiers_down(self) -> bool:
-        """Whether any Shift/Ctrl/Alt/Super/AltGr key is physically held (XQueryKeymap). The
-        waiting around it is dictate.output.modifiers'."""
+        """Whether any Shift/Ctrl/Alt/Super/AltGr key, or the key of a chord, is physically held
+        (XQueryKeymap). A held chord key keeps the hotkey's grab active: keys typed then go to the
+        grab, not the window (push-to-talk released Ctrl first, then Space, lost the first word).
+        The waiting around it is dictate.output.modifiers'."""
         keys = self._d.query_keymap()
-        return any(keys[code >> 3] & (1 << (code & 7)) for code in self._modifier_codes)
+        return any(keys)
