@@ -62,7 +62,9 @@ class App:
 
     def status(self) -> dict:
         try:
-            return ipc.request(Paths.default(), {"command": "status"}, timeout_s=2.0)
+            # The CLI's own default wait: a loaded 2-core machine can take seconds to schedule
+            # the app's threads while it starts.
+            return ipc.request(Paths.default(), {"command": "status"}, timeout_s=5.0)
         except ipc.NotRunning:
             return {}
 

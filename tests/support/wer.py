@@ -64,6 +64,13 @@ def score(reference: str, hypothesis: str) -> Score:
     return Score(out.wer, out.substitutions, out.deletions, out.insertions, len(ref.split()))
 
 
+def deleted_words(reference: str, hypothesis: str) -> set[int]:
+    """Indexes of the (normalised) reference words that the hypothesis leaves out: what clipping
+    costs, as against a misheard word, which is aligned to a substitute."""
+    out = jiwer.process_words(normalize(reference), normalize(hypothesis) or "")
+    return {i for c in out.alignments[0] if c.type == "delete" for i in range(c.ref_start_idx, c.ref_end_idx)}
+
+
 def alignment(reference: str, hypothesis: str) -> str:
     """jiwer's printed alignment, for a failure message."""
     out = jiwer.process_words(normalize(reference), normalize(hypothesis) or "")
