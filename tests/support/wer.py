@@ -1,41 +1,13 @@
-"""Word error rate with a stated normalisation (jiwer does the alignment).
-
-Normalisation, applied to reference and hypothesis alike: lower case; numbers written as digits
-become words ("30" -> "thirty", since Whisper writes digits where the speaker said words); hyphens
-and dashes split words; every other punctuation mark is dropped, apostrophes inside words kept.
-"""
+"""Word error rate with the product's stated normalisation (dictate.textnorm; jiwer does the
+alignment)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import jiwer
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-         "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> str:
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + number_words(n % 100))
-    if n < 1_000_000:
-        return number_words(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + number_words(n % 1000))
-    return " ".join(_ONES[int(d)] for d in str(n))
-
-
-def normalize(text: str) -> str:
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"\d+", lambda m: " " + number_words(int(m.group())) + " ", text)
-    text = re.sub(r"[-–—/]", " ", text)
-    text = re.sub(r"[^\w' ]+", " ", text)
-    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
-    return " ".join(text.split())
+from dictate.textnorm import normalize, number_words  # noqa: F401  (re-exported for the tests)
 
 
 @dataclass(frozen=True)
