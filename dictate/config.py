@@ -164,6 +164,15 @@ class HistoryConfig:
 
 
 @dataclass
+class DatasetConfig:
+    collect_corrections: bool = _opt(False, "Keep corrections as training data: when you edit the text of a dictation, "
+                                            "note or file, its audio and your corrected text are saved as a pair for "
+                                            "fine-tuning a model on your voice (`dictate dataset`). Stays on this "
+                                            "machine. While on, every dictation's audio is kept, so that an edit can "
+                                            "make a pair")
+
+
+@dataclass
 class UiConfig:
     sounds: bool = _opt(True, "Play a short cue when dictation starts and stops")
 
@@ -190,6 +199,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     hotkeys: HotkeyConfig = field(default_factory=HotkeyConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     paths: Paths = field(default_factory=Paths.default, metadata={"persist": False})
 

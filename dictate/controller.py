@@ -655,14 +655,16 @@ class Controller:
 
     def _store_dictation(self, dictation: Dictation, result: DictationResult) -> None:
         """On the dictation's thread: the history entry, with the audio when configured (always
-        when the engine failed, so that it can be transcribed again)."""
+        when the engine failed, so that it can be transcribed again; and while corrections are
+        collected as training data, so that an edit of the text can make a pair)."""
         from dictate.longform import title_from
         from dictate.storage import AUDIO_FORMATS, History, HistoryEntry, NoteStatus, encode_audio
 
         failed = result.status == DictationStatus.FAILED
         audio_path: Path | None = None
         error = result.error
-        if (failed or self.cfg.history.keep_dictation_audio) and dictation.lease.chunks:
+        keep = self.cfg.history.keep_dictation_audio or self.cfg.dataset.collect_corrections
+        if (failed or keep) and dictation.lease.chunks:
             fmt = self.cfg.notes.audio_format
             folder = self.cfg.paths.data_dir / "dictations"
             try:
