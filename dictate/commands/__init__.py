@@ -10,4 +10,7 @@ VERB_MODULES = (
     "secrets",
     "doctor",
     "control",
+    "history",
+    "dataset",
+    "eval",
 )
