@@ -81,7 +81,7 @@ def test_real_engines_through_the_cli(media: dict[str, Path], tmp_path: Path, en
                   "--no-vad", "--max-new-tokens", "8", "--language", "en", "--beam-size", "2",
                   "--format", "srt,json", "--output-dir", str(tmp_path), "--threads", "2")
     assert run.returncode == 0, run.stderr
-    for stem in ("two-tones",):
+    for stem in ("two-tones.mp3", "two-tones.mp4"):  # one stem, two inputs: each keeps its own outputs
         doc = json.loads((tmp_path / f"{stem}.json").read_text())
         assert doc["engine"] == engine and doc["segments"]
         assert all(0 <= s["start_s"] <= s["end_s"] <= doc["duration_s"] + 1e-6 for s in doc["segments"])

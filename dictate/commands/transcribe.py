@@ -6,14 +6,13 @@ import argparse
 import logging
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from dictate.batch import FileTranscript, transcribe_file
+from dictate.batch import (FileTranscript, OutputConflict, check_targets, metadata, output_names, output_targets,
+                           remember, transcribe_file, write_outputs)
 from dictate.commands.common import add_engine_args, base_options, engine_name, err, load_config, make_engine
 from dictate.errors import AudioDecodeError, EngineError, OutputError
 from dictate.formats import FORMATS, render
-from dictate.fsutil import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip stretches without speech (default: on)")
     p.add_argument("--word-timestamps", action="store_true", help="word-level times (in JSON)")
     p.add_argument("--format", default=["txt"], type=_formats, help=f"comma-separated: {','.join(FORMATS)} (default: txt)")
-    p.add_argument("--output-dir", type=Path, help="write FILE-STEM.FORMAT files here instead of printing")
+    p.add_argument("--output-dir", type=Path,
+                   help="write STEM.FORMAT files here instead of printing (NAME.EXT.FORMAT when two inputs share a "
+                        "stem, NAME.EXT (2).FORMAT when they share a name)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist "
+                                                            "(default: such a file is reported and kept)")
     p.add_argument("--no-history", action="store_true", help="do not keep this transcription in the history")
     p.set_defaults(func=run)
 
@@ -70,60 +73,43 @@ def _mmss(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _write(result: FileTranscript, formats: list[str], out_dir: Path | None, meta: dict) -> None:
-    if out_dir is None:
-        for fmt in formats:
-            sys.stdout.write(render(fmt, result.segments, meta))
-        sys.stdout.flush()
-        return
+def _print(result: FileTranscript, formats: list[str], meta: dict) -> None:
     for fmt in formats:
-        target = out_dir / f"{result.path.stem}.{fmt}"
-        try:
-            write_atomic(target, render(fmt, result.segments, meta), durable=False)
-        except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-        log.info("wrote %s", target)
-
-
-def _remember(history_db: Path, result: FileTranscript, meta: dict) -> None:
-    """Keep the transcription in the history (searchable, re-transcribable); a history problem
-    never costs the user the transcript itself."""
-    from dictate.storage import History, HistoryEntry
-
-    path = result.path.resolve()
-    try:
-        History(history_db).add(HistoryEntry(
-            id=uuid.uuid4().hex[:12], kind="file", title=path.name, text=result.text, duration_s=result.duration_s,
-            engine=meta["engine"], model=meta["model"], options={"language": meta["language"],
-                                                                 "beam_size": meta["beam_size"]},
-            location=str(path), audio_path=str(path)))
-    except Exception as exc:  # sqlite errors, full disk: warn and go on
-        log.warning("could not add %s to the history: %s", path.name, exc)
+        sys.stdout.write(render(fmt, result.segments, meta))
+    sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:
     formats = args.format
-    if args.output_dir is not None:
+    out_dir = args.output_dir
+    if out_dir is not None:
         try:
-            args.output_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create {args.output_dir}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     cfg = load_config(args)
     options = base_options(args, cfg, beam_size=args.beam_size, vad_filter=args.vad,
                            word_timestamps=args.word_timestamps, batch_size=args.batch_size)
     engine = make_engine(args, cfg)  # a fallback is announced once through logging
-    meta_base = {"engine": getattr(engine, "active_name", None) or engine_name(args, cfg), "model": str(getattr(engine, "model_path", args.model or cfg.engine.model)),
-                 "language": options.language, "beam_size": options.beam_size}
+    name, model = engine_name(args, cfg), str(args.model or cfg.engine.model)
+    names = output_names(args.files)  # decided for the whole batch: no two inputs share an output
     failed: list[tuple[Path, str]] = []
     started = time.perf_counter()
-    for path in args.files:
+    for path, out_name in zip(args.files, names):
         try:
-            result = transcribe_file(path, engine, options, on_progress=_Progress(path.name))
-            _write(result, formats, args.output_dir,
-                   {"file": str(path), "duration_s": round(result.duration_s, 3), **meta_base})
+            if out_dir is not None:  # before the work: an existing file is not replaced by surprise
+                check_targets(output_targets(out_name, formats, out_dir), path, overwrite=args.overwrite)
+            result = transcribe_file(path, engine, options, on_progress=_Progress(path.name),
+                                     engine_name=name, model=model)
+            meta = metadata(result, options)  # after the work: the engine that served, in a chain
+            outputs: list[Path] = []
+            if out_dir is None:
+                _print(result, formats, meta)
+            else:
+                outputs = write_outputs(result, formats, out_dir, out_name, meta, overwrite=args.overwrite)
             if not args.no_history:
-                _remember(cfg.paths.history_db, result, meta_base)
-        except (AudioDecodeError, EngineError) as exc:
+                remember(cfg.paths.history_db, result, options, outputs=outputs)
+        except (AudioDecodeError, EngineError, OutputConflict) as exc:
             err(str(exc))
             failed.append((path, str(exc)))
         except OutputError:
