@@ -18,6 +18,7 @@ TEST=(
   pulseaudio pulseaudio-utils libasound2-plugins
   gnome-keyring dbus-daemon dbus-bin dbus-x11
   espeak-ng
+  desktop-file-utils appstream
 )
 
 packages=("${APP[@]}")

@@ -9,6 +9,7 @@ VERB_MODULES = (
     "punctuation",
     "secrets",
     "doctor",
+    "desktop",
     "control",
     "history",
     "dataset",
