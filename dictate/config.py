@@ -175,6 +175,9 @@ class DatasetConfig:
 @dataclass
 class UiConfig:
     sounds: bool = _opt(True, "Play a short cue when dictation starts and stops")
+    overlay: str = _opt("bottom", "Where the live text shows while dictating: near the bottom or top edge of the "
+                        "screen, next to the mouse pointer, or off",
+                        choices=["bottom", "top", "cursor", "off"])
 
 
 @dataclass

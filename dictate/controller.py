@@ -652,6 +652,9 @@ class Controller:
                                       f"the audio is kept; retry with {where}"))
         if result.status != DictationStatus.CANCELLED and result.text:
             self.recent.appendleft(result)
+        # The overlay tells "no speech heard" from a cancel or a failure by this.
+        self._publish(Event(EventKind.DONE, {"status": result.status, "text": result.text,
+                                             "history_id": result.history_id}))
 
     def _store_dictation(self, dictation: Dictation, result: DictationResult) -> None:
         """On the dictation's thread: the history entry, with the audio when configured (always

@@ -109,6 +109,7 @@ class EventKind(enum.Enum):
     NOTICE = "notice"  # payload: {"message"} one-line message for the user
     CUE = "cue"  # payload: {"sound": "start"|"stop"|"cancel"|"error"}; the UI plays it if enabled
     SHOW = "show"  # payload: {}; a second launch asked the running app to show itself
+    DONE = "done"  # payload: {"status": done|cancelled|failed, "text", "history_id"}; a dictation ended
 
 
 @dataclass(frozen=True)

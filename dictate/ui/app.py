@@ -90,6 +90,7 @@ class DesktopApp:
         self.player: Any = None
         self.bridge: Any = None
         self.shell: Any = None
+        self.overlay: Any = None
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
 
     # -- start ------------------------------------------------------------------------------
@@ -149,6 +150,9 @@ class DesktopApp:
         if not isinstance(state.state, str):  # an enum
             state.state = getattr(state.state, "value", str(state.state))
         self.shell = create_shell(self.bridge, actions, state, tray_available=self.opts.tray)
+        from dictate.ui.overlay import create_overlay
+
+        self.overlay = create_overlay(self.bridge, self.cfg.ui.overlay, lambda: self.controller.model_ready)
         self.bridge.show_requested.connect(self._on_show_requested)
         self.bridge.quit_requested.connect(app.quit)
 

@@ -71,6 +71,7 @@ class Bridge(QObject):
         self.progress = Hook("progress")  # (fraction 0..1, label)
         self.error = Hook("error")  # (message, action to take)
         self.notice = Hook("notice")  # (message)
+        self.dictation_done = Hook("done")  # (status done|cancelled|failed, text)
         self.show_requested = Hook("show")  # a second launch asked the running app to show itself
         self.quit_requested = Hook("quit")  # `dictate quit` over IPC
         controller.subscribe(self.post)
@@ -126,6 +127,8 @@ class Bridge(QObject):
             self.level.emit(float(p.get("dbfs", -120.0)))
         elif kind is EventKind.SHOW:
             self.show_requested.emit()
+        elif kind is EventKind.DONE:
+            self.dictation_done.emit(str(p.get("status", "")), str(p.get("text", "") or ""))
 
     def submit(self, kind: CommandKind, **payload: Any) -> None:
         """A Command from the menu or a window; the controller's queue takes it from any thread."""
