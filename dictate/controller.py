@@ -174,8 +174,10 @@ class _Output:
         self.typed.append((delete, text))
         if sink is None:
             return
+        t0 = time.perf_counter()
         try:
             sink.emit(delete, text)
+            log.debug("output: %d back, %d chars in %.0f ms", delete, len(text), (time.perf_counter() - t0) * 1000)
         except OutputError as exc:
             self._on_error(str(exc))
         except Exception as exc:  # a sink bug must not stop the text that follows
@@ -631,6 +633,7 @@ class Controller:
             return True, "not listening"
         for d in listening:
             d.lease.request_stop()
+            log.debug("dictation %d: stop requested", d.seq)
         self._publish(Event(EventKind.CUE, {"sound": "stop"}))
         return True, "transcribing"
 

@@ -85,6 +85,8 @@ class LiveTranscriber:
                         session.feed(source.stop())
                         end_of_input = self._end_of_input(stop.is_set())
                         session.finish()
+                        log.debug("live: input ended at %.2f s; engine %s", session.duration_s,
+                                  "busy" if job is not None else "idle")
                 if finished is not None:
                     job = None
                     self._handle(finished)
@@ -127,6 +129,9 @@ class LiveTranscriber:
             raise
         commits = self.session.on_result(window, segments, job.engine_s)
         now = time.perf_counter()
+        if self.session.finishing:
+            log.debug("live: window %.2f-%.2f s took %.2f s (%s)", window.start_s, window.end_s, job.engine_s,
+                      "final" if self.session.done else "after the end of input")
         if self.session.done:
             self.stats.final_engine_s = job.engine_s
         for commit in commits:

@@ -89,6 +89,10 @@ def utterance(x: XServer, mic: VirtualMic, target: TypeTarget, audio, hotkey: bo
         elif status().get("state") == "idle" and time.monotonic() - last_change > 2.0:
             break
     typed = text[len(before):] if text.startswith(before) else text
+    # The box stamps its own last change: the poll above only says when it was noticed.
+    stamped = target.changed_at
+    if stamped is not None and stamped >= released:
+        last_change = stamped
     return {"release_to_last_char_s": last_change - released, "chars": len(typed), "typed": typed}
 
 
@@ -109,7 +113,7 @@ def run(repeat: int, keep: bool = False, via: str = "both") -> None:
         target = TypeTarget(env, root / "target.json")
         hotkey = have_hotkeys()
         t0 = time.monotonic()
-        app = subprocess.Popen([sys.executable, "-m", "dictate", "-v", "--engine", "faster-whisper", "--model",
+        app = subprocess.Popen([sys.executable, "-m", "dictate", "-vv" if keep else "-v", "--engine", "faster-whisper", "--model",
                                 str(model), "--language", "en"], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=(root / "app.err").open("w"))
         try:

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    from PySide6.QtCore import QEvent, QObject, Qt
+    from PySide6.QtCore import QEvent, QObject, Qt, QTimer
     from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 
     app = QApplication([args.wm_class])
@@ -45,10 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     def text() -> str:
         return edit.text() if args.line else edit.toPlainText()
 
+    changed_at = [time.monotonic()]  # CLOCK_MONOTONIC: comparable with the test process's clock
+    pending = [False]
+
     def save() -> None:
+        pending[0] = False
         tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"text": text(), "keys": keys}, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps({"text": text(), "keys": keys, "changed_at": changed_at[0]}, ensure_ascii=False),
+                       encoding="utf-8")
         os.replace(tmp, out)
+
+    def changed() -> None:
+        # One save per burst of keys, once the event loop has taken them in: rewriting the file
+        # for each of a thousand typed characters made the box, not the typist, the slow part.
+        changed_at[0] = time.monotonic()
+        if not pending[0]:
+            pending[0] = True
+            QTimer.singleShot(0, save)
 
     class TerminalKeys(QObject):
         """Ctrl+V is a control character in a terminal; Ctrl+Shift+V pastes."""
@@ -81,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     filt = TerminalKeys() if args.terminal_keys else SlowPaste() if args.paste_delay_ms else None
     if filt is not None:
         edit.installEventFilter(filt)
-    (edit.textChanged).connect(save)
+    (edit.textChanged).connect(changed)
     edit.setWindowTitle(f"type target ({args.wm_class})")
     edit.resize(600, 300)
     edit.show()
@@ -133,6 +146,11 @@ class TypeTarget:
     @property
     def text(self) -> str:
         return self.read()["text"]
+
+    @property
+    def changed_at(self) -> float | None:
+        """time.monotonic() (a system-wide clock) of the box's last change, as the box saw it."""
+        return self.read().get("changed_at")
 
     def wait_text(self, expected: str, timeout_s: float = 10.0) -> str:
         """Poll until the box holds `expected` (or the timeout); returns what it holds."""
