@@ -28,6 +28,8 @@ CTRL_ALT = frozenset({"ctrl", "alt"})
     ("<alt>+Page_Up", {"alt"}, "page_up"),
     ("<ctrl>+-", {"ctrl"}, "minus"),
     ("<win>+1", {"super"}, "1"),
+    ("<shift>+F9", {"shift"}, "f9"),
+    ("Pause", set(), "pause"),
 ])
 def test_parse_binding_accepts_the_documented_forms(text: str, modifiers: set[str], key: str) -> None:
     chord = parse_binding(text)
@@ -51,6 +53,9 @@ def test_chord_names_for_x11_and_the_portal() -> None:
     ("<ctrl>+a+b", "only one key"),
     ("<ctrl>+<ctrl>+a", "ctrl is named twice"),
     ("<hyperdrive>+a", "unknown key"),
+    ("space", "'space' is used for typing"),
+    ("<shift>+a", "'a' is used for typing"),
+    ("Page_Up", "'page up' is used for typing"),
 ])
 def test_parse_binding_rejects_bad_bindings_with_one_clear_line(text: str, why: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -35,6 +35,9 @@ _NAMED_KEYS = {
 _NAMED_KEYS.update({f"f{n}": f"F{n}" for n in range(1, 25)})
 _NAMED_KEYS.update({c: c for c in string.ascii_lowercase + string.digits})
 
+# Keys that may be a hotkey on their own (or with Shift): they type nothing and move nothing.
+_BARE_KEYS = frozenset({f"f{n}" for n in range(1, 25)} | {"pause", "print", "menu", "insert"})
+
 _KEY_ALIASES = {
     "esc": "escape", "enter": "return", "back_space": "backspace", "bksp": "backspace", "del": "delete",
     "ins": "insert", "prior": "page_up", "pageup": "page_up", "pgup": "page_up", "next": "page_down",
@@ -99,7 +102,15 @@ def parse_binding(text: str, setting: str = "[hotkeys] dictate") -> Chord:
         key = name
     if key is None:
         raise bad("modifiers alone are not a hotkey, add a key")
+    if key not in _BARE_KEYS and not modifiers & {"ctrl", "alt", "super"}:
+        # A grabbed key that types text or moves the cursor would be taken from every window, and
+        # the dictated text itself could press it.
+        raise bad(f"{raw_key(key)!r} is used for typing: add ctrl, alt or super, or use a key such as F9")
     return Chord(frozenset(modifiers), key)
+
+
+def raw_key(name: str) -> str:
+    return name if len(name) == 1 else name.replace("_", " ")
 
 
 def canonical_key(name: str) -> str | None:
