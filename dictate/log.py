@@ -9,6 +9,10 @@ from pathlib import Path
 
 _FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 
+# Engines that log a line per call ("Processing audio with duration …", "Transcribing …"): live
+# dictation makes a call a second, which would bury our own lines. Shown with -vv.
+_CHATTY = ("faster_whisper", "pywhispercpp")
+
 
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the moment (tests and embedders swap it)."""
@@ -32,6 +36,8 @@ def setup(log_dir: Path | None, verbosity: int = 0) -> None:
         if getattr(handler, "_dictate", False):
             root.removeHandler(handler)
     root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
 
     stderr = _StderrHandler()
     stderr.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
