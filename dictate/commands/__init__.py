@@ -3,6 +3,7 @@ cli.py only assembles them, so verbs are added without touching each other."""
 
 VERB_MODULES = (
     "transcribe",
+    "files",
     "listen",
     "note",
     "models",
