@@ -23,7 +23,8 @@ def test_doctor_reports_each_part_with_fixes(isolated_dirs: Path) -> None:
     assert run.returncode == 1
     assert any("FAIL" in line and "configured model" in line for line in lines)
     assert any(line.strip().startswith("fix: dictate models download") for line in lines)
-    assert any("FAIL" in line and "typing" in line for line in lines)
+    # No display: typing cannot work here, which is said (optional: it depends on the session).
+    assert any("warn" in line and "typing" in line for line in lines)
 
 
 def test_doctor_is_happy_with_a_local_model(ct2_model: Path) -> None:

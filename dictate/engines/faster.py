@@ -47,13 +47,35 @@ class FasterWhisperEngine:
         self.model_path = resolve(str(model), ModelFormat.CT2, allow_download=allow_download)
         self.device = pick_device(device)
         self.compute_type = pick_compute_type(self.device, compute_type)
+        self._threads = threads
+        if self.device == "cuda":
+            from dictate.engines import cuda
+
+            cuda.preload()  # NVIDIA's pip wheels of cuBLAS/cuDNN, which the loader does not search
         try:
             self._model = WhisperModel(str(self.model_path), device=self.device, compute_type=self.compute_type,
                                        cpu_threads=threads, local_files_only=True)
         except (RuntimeError, ValueError, OSError) as exc:
-            raise ModelError(f"cannot load faster-whisper model {self.model_path}: {exc}") from exc
+            if self.device != "cuda" or not _is_cuda_failure(exc):
+                raise ModelError(f"cannot load faster-whisper model {self.model_path}: {exc}") from exc
+            self._fall_back_to_cpu(exc)
         self._batched = None
         log.info("faster-whisper: %s on %s/%s", self.model_path, self.device, self.compute_type)
+
+    def _fall_back_to_cpu(self, exc: BaseException) -> None:
+        """CUDA is asked for but broken (no driver, a missing cuBLAS): the CPU in int8, with one line."""
+        from faster_whisper import WhisperModel
+
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("CUDA is not usable (%s); using the CPU (int8) instead; `dictate doctor` says what is missing",
+                    reason)
+        self.device, self.compute_type = "cpu", "int8"
+        self._batched = None
+        try:
+            self._model = WhisperModel(str(self.model_path), device="cpu", compute_type="int8",
+                                       cpu_threads=self._threads, local_files_only=True)
+        except (RuntimeError, ValueError, OSError) as cpu_exc:
+            raise ModelError(f"cannot load faster-whisper model {self.model_path}: {cpu_exc}") from cpu_exc
 
     def transcribe(self, audio: NDArray[np.float32], options: TranscribeOptions) -> list[Segment]:
         return list(self.transcribe_iter(audio, options))
@@ -64,17 +86,31 @@ class FasterWhisperEngine:
             return
         kwargs = self._kwargs(options)
         batched = options.batch_size > 1 and audio.size > WINDOW_S * SAMPLE_RATE_HZ
+        yielded = False
         try:
-            if batched:
-                segments, _info = self._pipeline().transcribe(audio, batch_size=options.batch_size,
-                                                              clip_timestamps=self._clips(audio, options), **kwargs)
-            else:
-                segments, _info = self._model.transcribe(audio, **kwargs)
-            duration = audio.size / SAMPLE_RATE_HZ
-            for seg in segments:  # a lazy generator: decoding happens as we iterate
-                yield _convert(seg).clamped(duration)
+            for seg in self._segments(audio, options, kwargs, batched):
+                yielded = True
+                yield seg
         except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"faster-whisper failed: {exc}") from exc
+            # cuBLAS is loaded at the first matrix product, so a missing one shows up here.
+            if self.device != "cuda" or yielded or not _is_cuda_failure(exc):
+                raise EngineError(f"faster-whisper failed: {exc}") from exc
+            self._fall_back_to_cpu(exc)
+            try:
+                yield from self._segments(audio, options, kwargs, batched)
+            except (RuntimeError, ValueError) as cpu_exc:
+                raise EngineError(f"faster-whisper failed: {cpu_exc}") from cpu_exc
+
+    def _segments(self, audio: NDArray[np.float32], options: TranscribeOptions, kwargs: dict,
+                  batched: bool) -> Iterator[Segment]:
+        if batched:
+            segments, _info = self._pipeline().transcribe(audio, batch_size=options.batch_size,
+                                                          clip_timestamps=self._clips(audio, options), **kwargs)
+        else:
+            segments, _info = self._model.transcribe(audio, **kwargs)
+        duration = audio.size / SAMPLE_RATE_HZ
+        for seg in segments:  # a lazy generator: decoding happens as we iterate
+            yield _convert(seg).clamped(duration)
 
     def _pipeline(self):
         if self._batched is None:
@@ -107,6 +143,12 @@ class FasterWhisperEngine:
         )
         kwargs.update(options.extra)
         return kwargs
+
+
+def _is_cuda_failure(exc: BaseException) -> bool:
+    """CTranslate2's errors when CUDA is missing or broken (driver, device, cuBLAS/cuDNN libraries)."""
+    text = str(exc).lower()
+    return any(k in text for k in ("cuda", "cublas", "cudnn", "libcu", "gpu"))
 
 
 def _convert(seg) -> Segment:
