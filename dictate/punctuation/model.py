@@ -30,7 +30,9 @@ from dictate.punctuation.text import (
     Parsed,
     capitalize,
     key_of,
+    lower,
     parse,
+    recase,
     render,
     split_word,
 )
@@ -115,15 +117,18 @@ class PunctuationModel:
             key = parsed.keys[i]
             case = parsed.cases[i]
             input_start = i == 0 or parsed.labels[i - 1] in SENTENCE_END
+            own = core
             form = self.truecase.get(key)
             if form is not None and key_of(form) == key and len(form) == len(core):
-                core = form
+                core = recase(core, form)
             elif case in (UPPER, MIXED) or (case == CAPITAL and (not input_start or key in mid_caps)):
                 pass  # an acronym, or a proper noun the engine or the writer capitalised
             elif case != NOALPHA:
-                core = core.lower()
+                core = lower(core)
             if i == 0 or self.cap_after[labels[i - 1]]:
                 core = capitalize(core)
+            if core.casefold() != own.casefold():  # the model sets marks and capitals, never a word
+                core = own
             out.append(lead + core + closers)
         return out
 

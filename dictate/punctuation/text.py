@@ -150,11 +150,42 @@ def split_word(word: str) -> tuple[str, str, str]:
     return m.group("lead"), m.group("core"), m.group("trail")
 
 
+def _upper(c: str) -> str:
+    u = c.upper()
+    return u if len(u) == 1 else c  # "ß".upper() is "SS": a change of case must never change the letters
+
+
+def _lower(c: str) -> str:
+    lo = c.lower()
+    return lo if len(lo) == 1 else c  # "İ".lower() is two code points
+
+
 def capitalize(core: str) -> str:
     for i, c in enumerate(core):
         if c.isalpha():
-            return core[:i] + c.upper() + core[i + 1:]
+            return core[:i] + _upper(c) + core[i + 1:]
     return core
+
+
+def lower(core: str) -> str:
+    return core if core.islower() else "".join(_lower(c) for c in core)
+
+
+def recase(core: str, form: str) -> str:
+    """`core` in the capitals of `form` (the author's usual casing of the same word), letter by
+    letter. Only case changes: the characters stay the word's own, so "tolkien's" becomes
+    "Tolkien's" even if the author wrote "Tolkien’s"."""
+    if len(form) != len(core):
+        return core
+    out = []
+    for c, f in zip(core, form):
+        if f.isupper():
+            out.append(_upper(c))
+        elif f.islower():
+            out.append(_lower(c))
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def render(words: list[str], labels: list[int], forms: tuple[str, ...] = DEFAULT_FORMS) -> str:

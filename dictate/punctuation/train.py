@@ -98,8 +98,9 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
          progress: Callable[[float], None] | None = None) -> NDArray[np.float32]:
     """Multinomial logistic regression, sparse AdaGrad: only the rows a batch touches are updated."""
     n, n_feat = rows.shape
-    weights = np.zeros((1 << opts.bits, N_CLASSES), dtype=np.float32)
-    grad_sq = np.full((1 << opts.bits, N_CLASSES), 1e-6, dtype=np.float32)
+    size = 1 << opts.bits
+    weights = np.zeros((size, N_CLASSES), dtype=np.float32)
+    grad_sq = np.full((size, N_CLASSES), 1e-6, dtype=np.float32)
     class_weight = np.ones(N_CLASSES, dtype=np.float32)
     class_weight[NONE] = opts.none_weight
     rng = np.random.default_rng(opts.seed)
@@ -107,24 +108,36 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
     epochs = opts.epochs or auto_epochs(n)
     steps = epochs * ((n + opts.batch_size - 1) // opts.batch_size)
     step = 0
+    # The distinct rows of a batch without sorting: every position writes itself into `slot` at its
+    # row, the last write wins, and a position is its row's representative when it reads itself back.
+    slot = np.zeros(size, dtype=np.int32)
+    positions = np.arange(opts.batch_size * n_feat, dtype=np.int32)
+    example_of = np.repeat(np.arange(opts.batch_size), n_feat)
+    classes = np.arange(N_CLASSES, dtype=np.int64)
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, opts.batch_size):
             batch = order[start:start + opts.batch_size]
+            m = len(batch)
             xb = rows[batch]
             yb = labels[batch]
             logits = weights[xb].sum(axis=1)
             logits -= logits.max(axis=1, keepdims=True)
             p = np.exp(logits)
             p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(yb)), yb] -= 1.0
+            p[np.arange(m), yb] -= 1.0
             p *= class_weight[yb][:, None]
-            uniq, inv = np.unique(xb.ravel(), return_inverse=True)
-            # Sum the gradient per touched row (bincount per class beats np.add.at several times over).
-            g = np.empty((len(uniq), N_CLASSES), dtype=np.float32)
-            g_rep = np.repeat(p, n_feat, axis=0)
-            for c in range(N_CLASSES):
-                g[:, c] = np.bincount(inv, weights=g_rep[:, c], minlength=len(uniq))
+            flat = xb.ravel()
+            pos = positions[:len(flat)]
+            slot[flat] = pos
+            first = slot[flat]
+            is_rep = first == pos
+            uniq = flat[is_rep]
+            inv = (np.cumsum(is_rep, dtype=np.int64) - 1)[first]
+            # Sum the gradient per touched row and class in one bincount (np.add.at is several times slower).
+            cell = (inv * N_CLASSES)[:, None] + classes
+            g = np.bincount(cell.ravel(), weights=p[example_of[:len(flat)]].ravel(), minlength=len(uniq) * N_CLASSES)
+            g = g.reshape(len(uniq), N_CLASSES).astype(np.float32)
             acc = grad_sq[uniq] + g * g
             grad_sq[uniq] = acc
             weights[uniq] -= lr * g / np.sqrt(acc)
@@ -161,16 +174,23 @@ def calibrate(log_probs: NDArray[np.float64], labels: NDArray[np.int64], iterati
 
 def _truecaser(parsed: list[Parsed]) -> dict[str, str]:
     """Words the author capitalises in mid-sentence most of the time (names, "I", acronyms)."""
-    forms: dict[str, Counter[str]] = defaultdict(Counter)
+    seen: Counter[str] = Counter()  # mid-sentence occurrences per key, in any casing
+    forms: dict[str, Counter[str]] = defaultdict(Counter)  # the capitalised ones, by form
     for p in parsed:
-        for i in range(1, len(p.words)):
-            if p.labels[i - 1] in SENTENCE_END or p.cases[i] == NOALPHA:
+        labels, cases, keys = p.labels, p.cases, p.keys
+        for i in range(1, len(keys)):
+            case = cases[i]
+            if case == NOALPHA or labels[i - 1] in SENTENCE_END:
                 continue
-            forms[p.keys[i]][split_word(p.words[i])[1]] += 1
+            seen[keys[i]] += 1
+            if case != LOWER:
+                # Only the capitals are learnt (applying re-cases the word's own letters), so
+                # "Warren’s" and "Warren's" are one form.
+                forms[keys[i]][split_word(p.words[i])[1].replace("’", "'")] += 1
     out: dict[str, str] = {}
     for key, counts in forms.items():
         form, n = counts.most_common(1)[0]
-        total = sum(counts.values())
+        total = seen[key]
         if form != form.lower() and n * 2 > total and (n >= 2 or total == n):
             out[key] = form
     return out
