@@ -159,7 +159,8 @@ def test_tray_icon_menu_dictation_recent_copy_and_quit(xserver_with_tray, virtua
         assert w > 100 and h > 60
         lines = menu_lines(app)
         assert lines[-1].startswith("Start dictation (hold Ctrl+Alt+Space) | Start long note | "
-                                    "Recent dictations (none yet) | Open notes folder | Quit dictate"), lines
+                                    "Recent dictations (none yet) | Open notes folder | Transcribe files… | "
+                                    "History… | Quit dictate"), lines
 
         # First item: start dictation.
         x.xdotool("key", "Down", "Return")

@@ -90,6 +90,8 @@ class DesktopApp:
         self.player: Any = None
         self.bridge: Any = None
         self.shell: Any = None
+        self.files_window: Any = None
+        self.history_window: Any = None
         self.overlay: Any = None
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
 
@@ -141,6 +143,8 @@ class DesktopApp:
         self.controller.subscribe(self._on_cue)
         actions = Actions(self.bridge, self.cfg.notes_dir)
         actions.quit_requested.connect(app.quit)
+        actions.open_files = self.open_files_window
+        actions.open_history = self.open_history_window
         state = ShellState(hotkey=self.cfg.hotkeys.dictate,
                            push_to_talk=self.cfg.hotkeys.mode == RecordingMode.PUSH_TO_TALK.value)
         state.recent = type(state.recent)(maxlen=max(1, self.cfg.history.recent_dictations))
@@ -180,6 +184,30 @@ class DesktopApp:
             self.bridge.post(Event(EventKind.ERROR, {"message": str(exc), "action": "run `dictate doctor`"}))
             return
         self._start_hotkeys()
+
+    # -- files and history windows -------------------------------------------------------------
+    def open_files_window(self) -> None:
+        """The files window, on the app's engine worker (after live dictation); one for the app."""
+        from dictate.ui.files_window import FilesWindow
+
+        if self.files_window is None:
+            self.files_window = FilesWindow(self.cfg, worker=self.controller.worker,
+                                            engine_name=self.controller.engine_name,
+                                            model=self.controller.model_name, language=self.opts.language)
+        _bring_up(self.files_window)
+        log.info("ui: files window shown")
+
+    def open_history_window(self) -> None:
+        from dictate.notes import WorkerEngine
+        from dictate.ui.history_window import HistoryWindow
+
+        if self.history_window is None:
+            worker = self.controller.worker
+            self.history_window = HistoryWindow(self.cfg, engine_factory=lambda: WorkerEngine(worker))
+        else:
+            self.history_window.refresh()
+        _bring_up(self.history_window)
+        log.info("ui: history window shown")
 
     def _start_hotkeys(self) -> None:
         try:
@@ -229,6 +257,8 @@ class DesktopApp:
     def _shutdown(self) -> None:
         if self.bridge is not None:
             self.bridge.close()
+        if self.files_window is not None:
+            self.files_window.shutdown()  # cancels its jobs: nothing half-written is left
         if self.shell is not None:
             self.shell.hide()
         if self.hotkeys is not None:
@@ -247,3 +277,9 @@ class DesktopApp:
             for s in self._wakeup:
                 s.close()
         log.info("ui: stopped")
+
+
+def _bring_up(window) -> None:
+    window.show()
+    window.raise_()
+    window.activateWindow()

@@ -153,6 +153,9 @@ class Actions:
         self.bridge = bridge
         self.notes_dir = notes_dir
         self.quit_requested = Hook("quit")
+        # Set by the app: open the files and the history windows (no menu entries without them).
+        self.open_files: Callable[[], None] | None = None
+        self.open_history: Callable[[], None] | None = None
 
     def command(self, kind: CommandKind) -> Callable[[], None]:
         return lambda: self.bridge.submit(kind)
@@ -203,6 +206,10 @@ def menu_entries(s: ShellState, actions: Actions, now: float | None = None) -> l
     entries.append(Entry("recent", "Recent dictations" if recent else "Recent dictations (none yet)",
                          None, enabled=bool(recent), children=recent))
     entries.append(Entry("notes-folder", "Open notes folder", actions.open_notes_folder))
+    if getattr(actions, "open_files", None) is not None:
+        entries.append(Entry("files", "Transcribe files…", actions.open_files))
+    if getattr(actions, "open_history", None) is not None:
+        entries.append(Entry("history", "History…", actions.open_history))
     entries.append(Entry("quit", "Quit dictate", actions.quit))
     return entries
 
