@@ -237,3 +237,37 @@ def test_results_view_text():
     job.result = FileTranscript(Path("x.wav"), (Segment(61.25, 3725.0, " Hello there. "), Segment(1, 2, "  ")),
                                 4000.0, 0.0, 0.0)
     assert result_text(job) == "[0:01:01.2 → 1:02:05.0] Hello there."
+
+
+def test_the_tray_menu_opens_the_files_and_history_windows_on_the_apps_worker(qtbot, cfg, tmp_path):
+    from types import SimpleNamespace
+
+    from dictate.ui.app import DesktopApp, Options
+    from dictate.ui.tray import Actions, ShellState, menu_entries
+
+    app = DesktopApp(cfg, Options())
+    worker = EngineWorker(ToneEngine())
+    app.controller = SimpleNamespace(worker=worker, engine_name="tone", model_name="scripted")
+    actions = Actions(bridge=None, notes_dir=tmp_path)
+    assert [e.key for e in menu_entries(ShellState(), actions)][-2:] == ["notes-folder", "quit"]  # not wired: absent
+    actions.open_files, actions.open_history = app.open_files_window, app.open_history_window
+    entries = {e.key: e for e in menu_entries(ShellState(), actions)}
+    assert (entries["files"].label, entries["history"].label) == ("Transcribe files…", "History…")
+    try:
+        entries["files"].run()
+        files = app.files_window
+        qtbot.addWidget(files)
+        assert files.isVisible()
+        [job] = files.add_paths([write_audio(tmp_path / "a.wav", tone(660, 1.0, RATE), RATE)])
+        qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+        assert job.state == JobState.DONE and worker.jobs_run == 1  # the app's own worker did it
+        entries["files"].run()
+        assert app.files_window is files  # one window for the app
+        entries["history"].run()
+        qtbot.addWidget(app.history_window)
+        assert app.history_window.isVisible()
+        assert [app.history_window.table.item(r, 2).text() for r in range(app.history_window.table.rowCount())] == [
+            "a.wav"]
+    finally:
+        app.files_window.shutdown()
+        worker.close(2)
