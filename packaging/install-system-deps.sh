@@ -2,7 +2,7 @@
 # System libraries dictate needs on Debian/Ubuntu (PortAudio for the microphone, the X/xcb
 # libraries Qt's desktop plugin loads, and the tools that type into other windows).
 # With --test, also what the test suite uses: a virtual screen, a sound server with a virtual
-# microphone, a tray host, a Secret Service keyring and a speech synthesizer.
+# microphone, a tray host, a notification server, a Secret Service keyring and a speech synthesizer.
 set -euo pipefail
 
 APP=(
@@ -17,6 +17,7 @@ TEST=(
   xterm
   pulseaudio pulseaudio-utils libasound2-plugins
   gnome-keyring dbus-daemon dbus-bin dbus-x11
+  dunst
   espeak-ng
   desktop-file-utils appstream
 )

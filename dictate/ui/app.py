@@ -93,6 +93,8 @@ class DesktopApp:
         self.files_window: Any = None
         self.history_window: Any = None
         self.overlay: Any = None
+        self.notifier: Any = None
+        self.windows: dict[str, Any] = {}  # open note windows and dialogs, by name
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
 
     # -- start ------------------------------------------------------------------------------
@@ -157,6 +159,10 @@ class DesktopApp:
         from dictate.ui.overlay import create_overlay
 
         self.overlay = create_overlay(self.bridge, self.cfg.ui.overlay, lambda: self.controller.model_ready)
+        from dictate.ui.notify import create_notifier
+
+        self.notifier = create_notifier(self.shell)
+        self.bridge.note_ready.connect(self._on_note_ready)
         self.bridge.show_requested.connect(self._on_show_requested)
         self.bridge.quit_requested.connect(app.quit)
 
@@ -184,6 +190,58 @@ class DesktopApp:
             self.bridge.post(Event(EventKind.ERROR, {"message": str(exc), "action": "run `dictate doctor`"}))
             return
         self._start_hotkeys()
+        self._offer_recovery()
+
+    # -- notes ------------------------------------------------------------------------------
+    def _app_engine(self, engine: str | None = None, model: str | None = None):
+        """A factory for batch work: the app's own model (on its worker, after live dictation)
+        when it is the one asked for, else a separate engine."""
+        from dictate.controller import make_engine_factory
+        from dictate.notes import WorkerEngine
+
+        if (engine in (None, self.controller.engine_name)) and (model in (None, self.controller.model_name)):
+            worker = self.controller.worker
+            return lambda: WorkerEngine(worker)
+        return make_engine_factory(self.cfg, engine, model)
+
+    def _offer_recovery(self) -> None:
+        from dictate.ui.recovery import offer_recovery
+
+        try:
+            dialog = offer_recovery(self.cfg, self._app_engine(), self._on_recovered)
+        except (DictateError, OSError) as exc:
+            log.error("recovery: %s", exc)
+            return
+        if dialog is not None:
+            self.windows["recovery"] = dialog
+
+    def _on_recovered(self, outcome) -> None:
+        self._on_note_ready(outcome.note.id, f"note recovered: {outcome.note.folder}")
+
+    def _on_note_ready(self, note_id: str, message: str) -> None:
+        from dictate.storage import History
+
+        entry = History(self.cfg.paths.history_db).get(note_id)
+        title = entry.title if entry else note_id
+        log.info("ui: note ready: %s (%s)", note_id, message)
+        self.notifier.notify("dictate: note ready", f"{title}\n{message}", action=("Open", lambda: self.open_note(note_id)))
+
+    def open_note(self, note_id: str) -> None:
+        from dictate.ui.note_window import NoteWindow
+
+        key = f"note:{note_id}"
+        window = self.windows.get(key)
+        if window is None:
+            try:
+                window = NoteWindow(self.cfg, note_id, engine_factory_for=lambda e, m: self._app_engine(e, m))
+            except DictateError as exc:
+                self.shell.notify("dictate", str(exc), error=True)
+                return
+            self.windows[key] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        log.info("ui: note window shown for %s", note_id)
 
     # -- files and history windows -------------------------------------------------------------
     def open_files_window(self) -> None:
@@ -259,6 +317,8 @@ class DesktopApp:
             self.bridge.close()
         if self.files_window is not None:
             self.files_window.shutdown()  # cancels its jobs: nothing half-written is left
+        if self.notifier is not None:
+            self.notifier.close()
         if self.shell is not None:
             self.shell.hide()
         if self.hotkeys is not None:

@@ -71,6 +71,7 @@ class Bridge(QObject):
         self.progress = Hook("progress")  # (fraction 0..1, label)
         self.error = Hook("error")  # (message, action to take)
         self.notice = Hook("notice")  # (message)
+        self.note_ready = Hook("note-ready")  # (note id, message): a note's text is ready
         self.dictation_done = Hook("done")  # (status done|cancelled|failed, text)
         self.show_requested = Hook("show")  # a second launch asked the running app to show itself
         self.quit_requested = Hook("quit")  # `dictate quit` over IPC
@@ -119,6 +120,8 @@ class Bridge(QObject):
             self.committed.emit(str(p.get("text", "")))
         elif kind is EventKind.ERROR:
             self.error.emit(str(p.get("message", "")), str(p.get("action", "") or ""))
+        elif kind is EventKind.NOTICE and p.get("note_id"):
+            self.note_ready.emit(str(p["note_id"]), str(p.get("message", "")))
         elif kind is EventKind.NOTICE:
             self.notice.emit(str(p.get("message", "")))
         elif kind is EventKind.PROGRESS:

@@ -214,8 +214,11 @@ def menu_entries(s: ShellState, actions: Actions, now: float | None = None) -> l
     return entries
 
 
-def tooltip(s: ShellState) -> str:
+def tooltip(s: ShellState, now: float | None = None) -> str:
     text = f"dictate — {STATE_LABELS.get(s.state, s.state)}"
+    elapsed = s.note_elapsed_s(time.monotonic() if now is None else now)
+    if elapsed is not None:
+        text += f" ({_elapsed(elapsed)})"
     if s.error:
         text += f"\n{s.error[0]}" + (f"\n{s.error[1]}" if s.error[1] else "")
     elif s.state in ("idle", "loading"):
@@ -265,7 +268,8 @@ class Shell(QObject):
     def refresh(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def notify(self, title: str, message: str, *, error: bool) -> None:  # pragma: no cover - overridden
+    def notify(self, title: str, message: str, *, error: bool,
+               on_click: Callable[[], None] | None = None) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def show(self) -> None:  # pragma: no cover - overridden
@@ -287,6 +291,12 @@ class TrayShell(Shell):
         self.tray = QSystemTrayIcon(state_icon(self.icon_name()))
         self.tray.setContextMenu(self.menu)
         self.tray.activated.connect(self._on_activated)
+        self.tray.messageClicked.connect(self._on_message_clicked)
+        self._on_click: Callable[[], None] | None = None  # what clicking the last balloon does
+        # The note's running time in the tooltip moves on without a state change.
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(lambda: self.tray.setToolTip(tooltip(self.model)))
         self._rebuild_menu()  # some hosts read the menu before it is first opened
         self.refresh()
 
@@ -300,10 +310,21 @@ class TrayShell(Shell):
     def refresh(self) -> None:
         self.tray.setIcon(state_icon(self.icon_name()))
         self.tray.setToolTip(tooltip(self.model))
+        if self.model.state == "note-recording":
+            self._ticker.start()
+        else:
+            self._ticker.stop()
 
-    def notify(self, title: str, message: str, *, error: bool) -> None:
+    def notify(self, title: str, message: str, *, error: bool, on_click: Callable[[], None] | None = None) -> None:
         icon = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
-        self.tray.showMessage(title, message, icon, 8000 if error else 4000)
+        self._on_click = on_click
+        self.tray.showMessage(title, message, icon, 8000 if error or on_click else 4000)
+
+    def _on_message_clicked(self) -> None:
+        action, self._on_click = self._on_click, None
+        log.info("ui: balloon clicked")
+        if action is not None:
+            action()
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:  # left click
@@ -409,8 +430,9 @@ class WindowShell(Shell):
         else:
             self._ticker.stop()
 
-    def notify(self, title: str, message: str, *, error: bool) -> None:
-        # The window itself shows the error; bring it forward so it is seen.
+    def notify(self, title: str, message: str, *, error: bool, on_click: Callable[[], None] | None = None) -> None:
+        # The window itself shows the error; bring it forward so it is seen. (A finished note's
+        # window opens by itself here: `on_click` is for balloons, which this shell has none of.)
         if QGuiApplication.platformName() != "offscreen":  # which cannot raise windows
             self.window.raise_()
             self.window.activateWindow()
