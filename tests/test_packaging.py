@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -240,3 +241,31 @@ def test_installed_tray_app_starts_under_xvfb_with_its_icon(venv: Venv, xserver_
         err.close()
         for step, seconds in TIMES.items():
             sys.stderr.write(f"packaging: {step}: {seconds:.1f} s\n")
+
+
+def test_pipx_install_puts_a_working_dictate_on_path(tmp_path: Path) -> None:
+    """`pipx install .` from the source tree, as the README says. --system-site-packages lets its
+    venv reuse this environment's dependencies instead of downloading them again; dictate itself
+    is built and installed into pipx's own venv."""
+    home, bin_dir = tmp_path / "pipx", tmp_path / "bin"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PIPX_HOME=str(home), PIPX_BIN_DIR=str(bin_dir), PIPX_MAN_DIR=str(tmp_path / "man"),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "pipx", "install", "--system-site-packages", "."], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    seconds = time.perf_counter() - start
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    sys.stderr.write(f"packaging: pipx install .: {seconds:.1f} s\n")
+    found = shutil.which("dictate", path=str(bin_dir))
+    assert found, list(bin_dir.iterdir())
+    version = subprocess.run(["dictate", "--version"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.strip() == f"dictate {__version__}", version.stderr
+    where = subprocess.run(["dictate", "doctor", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert json.loads(where.stdout)["version"] == __version__, where.stderr
+    module = subprocess.run([str(home / "venvs" / "dictate" / "bin" / "python"), "-c",
+                             "import dictate; print(dictate.__file__)"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert Path(module.stdout.strip()).resolve().is_relative_to(home.resolve()), module.stdout + module.stderr
