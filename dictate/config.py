@@ -70,7 +70,9 @@ class Paths:
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
-    """A config field whose help text (and choices, ranges) the settings dialog and docs read."""
+    """A config field whose help text and metadata the settings dialog, docs and validation read:
+    `choices` (the only values allowed), `suggestions` (offered, not enforced), `minimum`/`maximum`,
+    and `kind` for values with their own editor (model, device, hotkey, dir, file, lines)."""
     factory = (lambda: list(default)) if isinstance(default, list) else None
     metadata = {"help": help, **meta}
     if factory is not None:
@@ -81,20 +83,25 @@ def _opt(default: Any, help: str, **meta: Any) -> Any:
 @dataclass
 class EngineConfig:
     name: str = _opt("faster-whisper", "Engine: faster-whisper, whisper.cpp, remote, or module:attribute",
-                     choices=["faster-whisper", "whisper.cpp", "remote"])
+                     suggestions=["faster-whisper", "whisper.cpp", "remote"])
     fallback: list[str] = _opt([], "Engines tried in order when the first is unreachable, e.g. [\"remote\", \"faster-whisper\"]")
-    model: str = _opt("auto", "Model: auto, a stock name (tiny … large-v3-turbo, distil-*), a CTranslate2 directory or a ggml .bin")
+    model: str = _opt("auto", "Model: auto, a stock name (tiny … large-v3-turbo, distil-*), a CTranslate2 directory or a ggml .bin",
+                      kind="model")
     device: str = _opt("auto", "auto (CUDA when available), cpu or cuda", choices=["auto", "cpu", "cuda"])
-    compute_type: str = _opt("auto", "CTranslate2 compute type: auto, int8, int8_float16, float16, float32")
-    threads: int = _opt(0, "CPU threads for inference (0: all cores)", minimum=0)
-    language: str = _opt("", "Language code such as en; empty to detect")
-    hotwords: list[str] = _opt([], "Personal vocabulary: names and terms the engine should spell your way")
+    compute_type: str = _opt("auto", "CTranslate2 compute type: auto, int8, int8_float16, float16, float32",
+                             choices=["auto", "int8", "int8_float16", "int8_float32", "int8_bfloat16", "int16",
+                                      "float16", "bfloat16", "float32"])
+    threads: int = _opt(0, "CPU threads for inference (0: all cores)", minimum=0, maximum=256)
+    language: str = _opt("", "Language code such as en; empty to detect",
+                         suggestions=["", "en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "ru", "uk", "tr", "ar",
+                                      "hi", "zh", "ja", "ko"])
+    hotwords: list[str] = _opt([], "Personal vocabulary: names and terms the engine should spell your way", kind="lines")
     live_beam_size: int = _opt(5, "Beam size for live dictation (1 is greedy: faster, but measured much less accurate on short live windows)", minimum=1, maximum=10)
 
 
 @dataclass
 class AudioConfig:
-    input_device: str = _opt("", "Input device name or index; empty for the system default")
+    input_device: str = _opt("", "Input device name or index; empty for the system default", kind="device")
     preroll_s: float = _opt(0.5, "Audio kept from before the hotkey so the first word is not clipped", minimum=0.0)
     ring_capacity_s: float = _opt(120.0, "Capture buffer length; the reader is never this far behind in practice", minimum=5.0)
     open_on_demand: bool = _opt(False, "Open the microphone only while dictating (no pre-roll: the first word may be clipped)")
@@ -106,14 +113,15 @@ class AudioConfig:
 class StreamingConfig:
     min_chunk_s: float = _opt(0.5, "Least new audio before the next live window is sent (more when the engine is slow)", minimum=0.1)
     trim_at_s: float = _opt(10.0, "Trim the live buffer at a pause after the committed words once it is this long", minimum=5.0, maximum=20.0)
-    no_speech_threshold: float = _opt(0.6, "Drop segments more likely silence than this ...")
-    logprob_threshold: float = _opt(-1.0, "... and less confident than this")
-    compression_ratio_threshold: float = _opt(2.4, "Drop repetitive segments above this compression ratio")
+    no_speech_threshold: float = _opt(0.6, "Drop segments more likely silence than this ...", minimum=0.0, maximum=1.0)
+    logprob_threshold: float = _opt(-1.0, "... and less confident than this", minimum=-10.0, maximum=0.0)
+    compression_ratio_threshold: float = _opt(2.4, "Drop repetitive segments above this compression ratio",
+                                              minimum=1.0, maximum=10.0)
 
 
 @dataclass
 class NotesConfig:
-    notes_dir: str = _opt("", "Where notes are kept; empty for the user data folder")
+    notes_dir: str = _opt("", "Where notes are kept; empty for the user data folder", kind="dir")
     beam_size: int = _opt(5, "Beam size for the record-then-transcribe pass", minimum=1, maximum=10)
     audio_format: str = _opt("flac", "How a note's audio is kept", choices=["flac", "opus"])
     transcribe_while_recording: bool = _opt(True, "Transcribe finished segments while the note is still recording")
@@ -123,7 +131,7 @@ class NotesConfig:
 @dataclass
 class PunctuationConfig:
     enabled: bool = _opt(False, "Re-punctuate notes with your personal punctuation model")
-    model_path: str = _opt("", "The active punctuation model (set by `dictate punctuation train`)")
+    model_path: str = _opt("", "The active punctuation model (set by `dictate punctuation train`)", kind="file")
     pause_weight: float = _opt(0.3, "How much pauses between words count (0: text only)", minimum=0.0, maximum=2.0)
     apply_live: bool = _opt(False, "Also re-punctuate live dictation")
 
@@ -183,9 +191,9 @@ class UiConfig:
 @dataclass
 class HotkeyConfig:
     mode: str = _opt("push-to-talk", "push-to-talk or toggle", choices=["push-to-talk", "toggle"])
-    dictate: str = _opt("<ctrl>+<alt>+space", "Hotkey for voice typing")
+    dictate: str = _opt("<ctrl>+<alt>+space", "Hotkey for voice typing", kind="hotkey")
     cancel: str = _opt("<ctrl>+<alt>+<shift>+space",
-                       "Hotkey that discards the dictation in progress; empty for none")
+                       "Hotkey that discards the dictation in progress; empty for none", kind="hotkey")
     backend: str = _opt("auto", "Global hotkeys through: auto, x11, portal (Wayland), pynput, or none "
                         "(bind `dictate toggle` in your desktop's shortcut settings instead)",
                         choices=["auto", "x11", "portal", "pynput", "none"])
@@ -205,6 +213,8 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     paths: Paths = field(default_factory=Paths.default, metadata={"persist": False})
+    # What `load` found wrong in the file (one line each, naming the key); those keys have their defaults.
+    problems: list[str] = field(default_factory=list, compare=False, metadata={"persist": False})
 
     @property
     def notes_dir(self) -> Path:
@@ -233,8 +243,43 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def check(section: str, f: dataclasses.Field, value: Any) -> Any:
+    """`value` for field `f` of `[section]`, of the right type and inside its declared choices and
+    range; ConfigError naming the key otherwise."""
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+    value = _coerce(section, f.name, value, default)
+    meta = f.metadata
+    shown = repr(value) if isinstance(value, list) else _toml_value(value)
+    where = f"config: [{section}] {f.name} = {shown}"
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where} is not one of {', '.join(map(str, choices))}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in meta and value < meta["minimum"]:
+            raise ConfigError(f"{where} is below its minimum {meta['minimum']}")
+        if "maximum" in meta and value > meta["maximum"]:
+            raise ConfigError(f"{where} is above its maximum {meta['maximum']}")
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} should be a list of strings")
+    return value
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every value that is outside its declared type, choices or range, one line each."""
+    problems = []
+    for name, section in _sections(cfg).items():
+        for f in dataclasses.fields(section):
+            try:
+                check(name, f, getattr(section, f.name))
+            except ConfigError as exc:
+                problems.append(str(exc))
+    return problems
+
+
 def load(paths: Paths | None = None) -> Config:
-    """Defaults overlaid with the user's config file; unknown keys are warned about and ignored."""
+    """Defaults overlaid with the user's config file; unknown keys are warned about and ignored. A
+    value of the wrong type or outside its choices or range is reported (a warning naming the key,
+    kept in `cfg.problems`) and that key keeps its default."""
     paths = paths or Paths.default()
     cfg = Config(paths=paths)
     try:
@@ -249,12 +294,17 @@ def load(paths: Paths | None = None) -> Config:
         if section is None or not isinstance(values, dict):
             log.warning("config: ignoring unknown section [%s]", name)
             continue
-        known = {f.name for f in dataclasses.fields(section)}
+        known = {f.name: f for f in dataclasses.fields(section)}
         for key, value in values.items():
             if key not in known:
                 log.warning("config: ignoring unknown key [%s] %s", name, key)
                 continue
-            setattr(section, key, _coerce(name, key, value, getattr(section, key)))
+            try:
+                setattr(section, key, check(name, known[key], value))
+            except ConfigError as exc:
+                problem = f"{exc}; using the default {_toml_value(getattr(section, key))}"
+                log.warning("%s", problem)
+                cfg.problems.append(problem)
     return cfg
 
 
@@ -293,7 +343,11 @@ def dumps(cfg: Config) -> str:
 
 
 def save(cfg: Config) -> Path:
-    """Write the changed keys atomically (a crash leaves the old file, never half a new one)."""
+    """Write the changed keys atomically (a crash leaves the old file, never half a new one).
+    A value outside its type, choices or range is refused (ConfigError naming the key)."""
+    problems = validate(cfg)
+    if problems:
+        raise ConfigError(problems[0])
     target = cfg.paths.config_file
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

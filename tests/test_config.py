@@ -25,7 +25,7 @@ def test_save_writes_only_changed_keys_and_round_trips() -> None:
     cfg = config.load()
     cfg.engine.model = "small.en"
     cfg.engine.hotwords = ["Kubernetes", "Zoë \"quoted\""]
-    cfg.streaming.trim_at_s = 22  # an int in a float field is accepted
+    cfg.streaming.trim_at_s = 18  # an int in a float field is accepted
     cfg.punctuation.enabled = True
     path = config.save(cfg)
     text = path.read_text(encoding="utf-8")
@@ -35,7 +35,7 @@ def test_save_writes_only_changed_keys_and_round_trips() -> None:
     again = config.load()
     assert again.engine.model == "small.en"
     assert again.engine.hotwords == ["Kubernetes", "Zoë \"quoted\""]
-    assert again.streaming.trim_at_s == 22.0
+    assert again.streaming.trim_at_s == 18.0
     assert again.punctuation.enabled is True
     assert config.changed_keys(again) == config.changed_keys(cfg)
 
@@ -49,15 +49,26 @@ def test_unknown_keys_are_ignored_and_kept_out(caplog: pytest.LogCaptureFixture)
     assert "frobnicate" in caplog.text and "nonsense" in caplog.text
 
 
-@pytest.mark.parametrize("body", ['[engine]\nthreads = "four"\n', '[engine]\nmodel = 3\n',
-                                  '[punctuation]\nenabled = "yes"\n', "[engine\n"])
-def test_bad_values_are_one_line_config_errors(body: str) -> None:
+def test_a_broken_file_is_a_one_line_config_error() -> None:
     paths = Paths.default()
     paths.config_dir.mkdir(parents=True)
-    paths.config_file.write_text(body)
+    paths.config_file.write_text("[engine\n")
     with pytest.raises(ConfigError) as info:
         config.load()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("body, key", [('[engine]\nthreads = "four"\n', "[engine] threads"),
+                                       ('[engine]\nmodel = 3\n', "[engine] model"),
+                                       ('[punctuation]\nenabled = "yes"\n', "[punctuation] enabled")])
+def test_values_of_the_wrong_type_are_reported_and_get_the_default(body: str, key: str, caplog) -> None:
+    paths = Paths.default()
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_text(body)
+    cfg = config.load()
+    assert config.changed_keys(cfg) == {}
+    assert len(cfg.problems) == 1 and key in cfg.problems[0] and "\n" not in cfg.problems[0]
+    assert key in caplog.text
 
 
 def test_notes_dir_defaults_under_data_dir(isolated_dirs: Path) -> None:
