@@ -1,6 +1,7 @@
 """Model names to files: stock models download through huggingface_hub into its shared cache
 (honouring HF_ENDPOINT, HF_HUB_OFFLINE and HF_HOME); a local CTranslate2 directory or a ggml
-`.bin` (a user's fine-tuned model) is used as it is."""
+`.bin` (a user's fine-tuned model) is used as it is, and so is a model registered under a name
+(dictate.engines.user_models)."""
 
 from __future__ import annotations
 
@@ -196,6 +197,11 @@ def resolve(name: str, fmt: ModelFormat, *, allow_download: bool = True) -> Path
     if name == "auto":
         name = auto_model_name()
         log.info("model auto -> %s", name)
+    from dictate.engines.user_models import lookup, resolve_user  # imports this module
+
+    mine = lookup(name)
+    if mine is not None:  # a name given with `dictate models add`
+        return resolve_user(mine, fmt)
     if _looks_like_path(name):
         return _local(name, fmt)
     cached = cached_path(name, fmt)
