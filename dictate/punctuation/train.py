@@ -108,6 +108,7 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
     epochs = opts.epochs or auto_epochs(n)
     steps = epochs * ((n + opts.batch_size - 1) // opts.batch_size)
     step = 0
+    report_every = max(1, steps // 100)  # about each 1 %: a small corpus has far fewer than 200 steps
     # The distinct rows of a batch without sorting: every position writes itself into `slot` at its
     # row, the last write wins, and a position is its row's representative when it reads itself back.
     slot = np.zeros(size, dtype=np.int32)
@@ -142,7 +143,7 @@ def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
             grad_sq[uniq] = acc
             weights[uniq] -= lr * g / np.sqrt(acc)
             step += 1
-            if progress is not None and step % 200 == 0:
+            if progress is not None and step % report_every == 0:
                 progress(step / steps)
     return weights
 

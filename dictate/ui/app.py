@@ -147,6 +147,7 @@ class DesktopApp:
         actions.quit_requested.connect(app.quit)
         actions.open_files = self.open_files_window
         actions.open_history = self.open_history_window
+        actions.open_settings = self.open_settings
         state = ShellState(hotkey=self.cfg.hotkeys.dictate,
                            push_to_talk=self.cfg.hotkeys.mode == RecordingMode.PUSH_TO_TALK.value)
         state.recent = type(state.recent)(maxlen=max(1, self.cfg.history.recent_dictations))
@@ -266,6 +267,50 @@ class DesktopApp:
             self.history_window.refresh()
         _bring_up(self.history_window)
         log.info("ui: history window shown")
+
+    # -- settings ---------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        from dictate.ui.settings import SettingsDialog
+
+        dialog = self.windows.get("settings")
+        if dialog is None:
+            dialog = SettingsDialog(self.cfg, on_saved=self._apply_settings)
+            self.windows["settings"] = dialog
+        _bring_up(dialog)
+        log.info("ui: settings shown")
+
+    def _apply_settings(self, new: Config) -> None:
+        """What can change without a restart does: the saved values go into the config object the
+        controller and windows read, then the cues, the overlay and the hotkeys follow. (The dialog
+        names what waits for the next start: engine, model, microphone, typing method.)"""
+        import dataclasses
+
+        old_hotkeys = dataclasses.replace(self.cfg.hotkeys)
+        for section in dataclasses.fields(Config):
+            if section.metadata.get("persist", True):
+                target, source = getattr(self.cfg, section.name), getattr(new, section.name)
+                for f in dataclasses.fields(target):
+                    setattr(target, f.name, getattr(source, f.name))
+        self.cfg.problems = []
+        self.player.enabled = self.cfg.ui.sounds
+        if self.overlay is not None:
+            self.overlay.position = self.cfg.ui.overlay
+        elif self.cfg.ui.overlay != "off":
+            from dictate.ui.overlay import create_overlay
+
+            self.overlay = create_overlay(self.bridge, self.cfg.ui.overlay, lambda: self.controller.model_ready)
+        self.shell.model.hotkey = self.cfg.hotkeys.dictate
+        self.shell.model.push_to_talk = self.cfg.hotkeys.mode == RecordingMode.PUSH_TO_TALK.value
+        self.shell.refresh()
+        if self.cfg.hotkeys != old_hotkeys:
+            if self.hotkeys is not None:
+                try:
+                    self.hotkeys.stop()
+                except Exception as exc:  # the old listener is going anyway
+                    log.warning("hotkeys: stop failed: %s", exc)
+                self.hotkeys = None
+            self._start_hotkeys()
+        log.info("ui: settings applied")
 
     def _start_hotkeys(self) -> None:
         try:

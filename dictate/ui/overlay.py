@@ -172,6 +172,8 @@ class Overlay(QWidget):
 
     # -- showing and hiding -------------------------------------------------------------------
     def _begin(self) -> None:
+        if self.position == "off":  # turned off in the settings while the app runs
+            return
         self._hide_timer.stop()
         self._committed, self._partial, self._heard = "", "", False
         self.meter.set_level(METER_FLOOR_DB)

@@ -156,6 +156,7 @@ class Actions:
         # Set by the app: open the files and the history windows (no menu entries without them).
         self.open_files: Callable[[], None] | None = None
         self.open_history: Callable[[], None] | None = None
+        self.open_settings: Callable[[], None] | None = None
 
     def command(self, kind: CommandKind) -> Callable[[], None]:
         return lambda: self.bridge.submit(kind)
@@ -210,6 +211,8 @@ def menu_entries(s: ShellState, actions: Actions, now: float | None = None) -> l
         entries.append(Entry("files", "Transcribe files…", actions.open_files))
     if getattr(actions, "open_history", None) is not None:
         entries.append(Entry("history", "History…", actions.open_history))
+    if getattr(actions, "open_settings", None) is not None:
+        entries.append(Entry("settings", "Settings…", actions.open_settings))
     entries.append(Entry("quit", "Quit dictate", actions.quit))
     return entries
 
