@@ -140,6 +140,10 @@ def write_outputs(result: FileTranscript, formats: Sequence[str], out_dir: Path,
     disk leaves no half file under the final name)."""
     targets = output_targets(name, formats, out_dir)
     check_targets(targets, result.path, overwrite=overwrite, hint=hint)
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     for fmt, target in zip(formats, targets):
         try:
             write_atomic(target, render(fmt, result.segments, meta), durable=False)

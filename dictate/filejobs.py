@@ -340,8 +340,9 @@ class FileQueue:
         name = opts.engine or self.engine_name
         model = str(opts.model or self.model)
         if (name, model) == (self.engine_name, self.model):
-            if self._default_worker is None:
-                self._default_worker = self._new_worker(None, None)
+            if self._default_worker is None:  # the config's chain unless this queue was given another
+                self._default_worker = self._new_worker(
+                    None if name == self.cfg.engine.name else name, None if model == str(self.cfg.engine.model) else model)
             return self._default_worker, name, model
         key = (name, model)
         if key not in self._own_workers:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dictate.commands.transcribe import _formats
 from dictate.errors import DictateError
+from dictate.formats import FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", help="faster-whisper, whisper.cpp, remote, or module:attribute (default: from config)")
     p.add_argument("--model", help="auto, a stock name, a CTranslate2 directory or a ggml file (default: from config)")
     p.add_argument("--language", help="language code such as en (default: from config, else detect)")
+    p.add_argument("--format", type=_formats, help=f"formats ticked at first, comma-separated: {','.join(FORMATS)} "
+                                                   "(default: txt,srt)")
+    p.add_argument("--output-dir", type=Path, help="write the transcripts here (default: next to each file)")
     p.set_defaults(func=run)
 
 
@@ -29,4 +34,5 @@ def run(args: argparse.Namespace) -> int:
                            .replace("use `dictate listen` for voice typing in this terminal, ", ""))
     from dictate.ui.files_window import run as run_window
 
-    return run_window(config_mod.load(), args.files, engine=args.engine, model=args.model, language=args.language)
+    return run_window(config_mod.load(), args.files, engine=args.engine, model=args.model, language=args.language,
+                      formats=args.format, out_dir=args.output_dir)

@@ -53,8 +53,9 @@ def result_text(job: FileJob) -> str:
 
 class FilesWindow(QWidget):
     def __init__(self, cfg: Config, *, worker: Any = None, engine_name: str | None = None, model: str | None = None,
-                 language: str | None = None, keep_history: bool = True, base_options: Any = None,
-                 quit_on_close: bool = False, parent: QWidget | None = None) -> None:
+                 language: str | None = None, formats: Sequence[str] | None = None, out_dir: Path | None = None,
+                 keep_history: bool = True, base_options: Any = None, quit_on_close: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cfg = cfg
         self.quit_on_close = quit_on_close
@@ -69,6 +70,10 @@ class FilesWindow(QWidget):
         self._jobs: dict[int, FileJob] = {}
         self._out_dir: Path | None = None
         self._build(engine_name or cfg.engine.name, str(model or cfg.engine.model), language)
+        if formats:
+            for fmt, box in self.format_boxes.items():
+                box.setChecked(fmt in formats)
+        self.set_output_dir(out_dir)
         self._ticker = QTimer(self)
         self._ticker.setInterval(250)  # elapsed and ETA move on between segments
         self._ticker.timeout.connect(self._tick)
@@ -365,7 +370,7 @@ class FilesWindow(QWidget):
 
 
 def run(cfg: Config, files: Sequence[Path], *, engine: str | None = None, model: str | None = None,
-        language: str | None = None) -> int:
+        language: str | None = None, formats: Sequence[str] | None = None, out_dir: Path | None = None) -> int:
     """`dictate files [FILE...]`: the window on its own, with the config's engine on its own worker."""
     from PySide6.QtWidgets import QApplication
 
@@ -375,7 +380,8 @@ def run(cfg: Config, files: Sequence[Path], *, engine: str | None = None, model:
     app = QApplication.instance() or QApplication(["dictate"])
     app.setApplicationName("dictate")
     app.setWindowIcon(state_icon(resources.APP_ICON))
-    window = FilesWindow(cfg, engine_name=engine, model=model, language=language, quit_on_close=True)
+    window = FilesWindow(cfg, engine_name=engine, model=model, language=language, formats=formats, out_dir=out_dir,
+                         quit_on_close=True)
     if files:
         window.add_paths(files)
     window.show()
