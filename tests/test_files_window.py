@@ -271,3 +271,61 @@ def test_the_tray_menu_opens_the_files_and_history_windows_on_the_apps_worker(qt
     finally:
         app.files_window.shutdown()
         worker.close(2)
+
+
+class Counting:
+    """The real engine, counting the segments it decodes (to see it drop a cancelled job)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.segments = 0
+
+    def transcribe_iter(self, audio, options):
+        for seg in self.engine.transcribe_iter(audio, options):
+            self.segments += 1
+            yield seg
+
+    def transcribe(self, audio, options):
+        return list(self.transcribe_iter(audio, options))
+
+
+@pytest.mark.slow
+def test_cancel_in_the_middle_of_a_long_file_with_real_weights(cfg, tmp_path):
+    """tiny.en on a minute of prose: cancelled after its first segments, the job ends at once,
+    writes nothing, and the engine drops the rest (the next file is transcribed right after)."""
+    from dictate.engines.faster import FasterWhisperEngine
+    from tests.support.real_models import tiny_en_ct2
+    from tests.support.speech import REPORT, build, short
+    from tests.support.spoken_files import SENTENCES, spoken_file
+    from tests.support.wer import score
+
+    long = build(short(REPORT["jargon-rp"], 45.0))
+    engine = Counting(FasterWhisperEngine(tiny_en_ct2(), device="cpu", compute_type="int8", threads=2))
+    worker = EngineWorker(engine)
+    q = FileQueue(cfg, worker=worker, engine_name="faster-whisper", model="tiny.en")
+    try:
+        long_job, next_job = q.add([write_audio(tmp_path / "long.flac", long.audio, RATE),
+                                    spoken_file(tmp_path / "next.mp3", SENTENCES[1])],
+                                   JobOptions(formats=("txt", "srt", "vtt", "json"), language="en"))
+        deadline = time.monotonic() + 120
+        while long_job.done_s <= 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert 0 < long_job.fraction < 0.7, long_job
+        seen_at_cancel = engine.segments
+        t0 = time.monotonic()
+        q.cancel(long_job)
+        while not long_job.finished and time.monotonic() < deadline:
+            time.sleep(0.005)
+        print(f"cancelled {time.monotonic() - t0:.3f} s after the click, at {long_job.done_s:.1f} of "
+              f"{long_job.total_s:.1f} s")
+        assert long_job.state == JobState.CANCELLED and long_job.result is None
+        assert q.wait(120) and next_job.state == JobState.DONE, next_job.error
+        assert score(SENTENCES[1], next_job.result.text).wer <= 0.25, next_job.result.text
+        # After the cancel the worker stops at the next segment it sees (the rest of the file is never decoded).
+        assert engine.segments - seen_at_cancel - len(next_job.result.segments) <= 3, "the cancelled file went on"
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+            "long.flac", "next.json", "next.mp3", "next.srt", "next.txt", "next.vtt"]  # nothing of the long one
+        assert [e.title for e in History(cfg.paths.history_db).list(kind="file")] == ["next.mp3"]
+    finally:
+        q.close()
+        worker.close(5)
