@@ -5,6 +5,7 @@ tiny.en weights (WER-checked)."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from dictate.storage import History, HistoryEntry  # noqa: E402
 from dictate.ui.history_window import HistoryWindow  # noqa: E402
 from tests.support.spoken_files import SENTENCES, spoken_file  # noqa: E402
 from tests.support.wer import score  # noqa: E402
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "resources" / "screenshots"
+
+
+def keep_screenshot(path: Path) -> None:
+    """Saved under the test's tmp dir; with DICTATE_UPDATE_SCREENSHOTS=1 also the README's copy."""
+    if os.environ.get("DICTATE_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / path.name)
 
 
 @pytest.fixture
@@ -85,7 +95,7 @@ def test_search_filter_copy_open_and_delete(qtbot, cfg, filled):
 
 
 @pytest.mark.slow
-def test_transcribe_again_with_real_weights(qtbot, cfg, filled):
+def test_transcribe_again_with_real_weights(qtbot, cfg, filled, tmp_path):
     from dictate.engines.faster import FasterWhisperEngine
     from dictate.notes import WorkerEngine
     from dictate.worker import EngineWorker
@@ -105,5 +115,9 @@ def test_transcribe_again_with_real_weights(qtbot, cfg, filled):
         assert s.wer <= 0.25, (s, entry.text)
         assert [r.text for r in filled.revisions("f1")] == ["she opens the widow"]
         assert w.selected().id == "f1" and w.text.toPlainText() == entry.text
+        w.resize(900, 420)
+        shot = tmp_path / "history-window.png"
+        assert w.grab().save(str(shot))
+        keep_screenshot(shot)
     finally:
         worker.close(2)
