@@ -202,32 +202,20 @@ class EditResult:
 
 
 def edit_entry(cfg: Config, entry_id: str, text: str) -> EditResult:
-    """The user's corrected text for a history entry (dictation, note or file). The previous
-    text becomes a revision; a note's note.md is rewritten. With `[dataset] collect_corrections`
-    on, the entry's audio and the new text are kept as a training pair."""
-    from dictate.storage import History, NoteStore, render_markdown
+    """The user's corrected text for a history entry (dictation, note or file), saved as
+    dictate.note_text does it (the previous text becomes a revision; a note's note.md is
+    rewritten). With `[dataset] collect_corrections` on, the entry's audio and the new text are
+    also kept as a training pair. The windows that edit text call this."""
+    from dictate.note_text import save_text
+    from dictate.storage import History
 
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise DatasetError("the corrected text is empty; to remove an entry, delete it instead")
-    history = History(cfg.paths.history_db)
-    entry = history.get(entry_id)
-    if entry is None:
+    before = History(cfg.paths.history_db).get(entry_id)
+    if before is None:
         raise DatasetError(f"no history entry {entry_id} (see `dictate note list --kind all`)")
-    changed = text != entry.text.strip()
-    if changed:
-        entry = history.replace_text(entry_id, text)
-        if entry.kind == "note":
-            store = NoteStore(cfg.notes_dir)
-            note = store.get(entry_id)
-            if note is not None:
-                meta = dict(note.meta)
-                md = render_markdown(str(meta.get("title") or entry.title), text.split("\n\n"),
-                                     when=str(meta.get("started_at", ""))[:16].replace("T", " "),
-                                     duration_s=meta.get("duration_s"),
-                                     notices=[n for n in meta.get("notices", [])
-                                              if not str(n).startswith("not transcribed yet")])
-                store.write(entry_id, {**meta, "edited_at": time.time()}, md)
+    entry = save_text(cfg, entry_id, text)
+    changed = entry.text != before.text
     if not cfg.dataset.collect_corrections:
         return EditResult(entry, changed, None, None)
     audio = Path(entry.audio_path) if entry.audio_path else None
@@ -236,7 +224,7 @@ def edit_entry(cfg: Config, entry_id: str, text: str) -> EditResult:
                if audio is None else f"its audio is gone ({audio})")
         log.warning("history %s: no training pair: %s", entry_id, why)
         return EditResult(entry, changed, None, f"no training pair: {why}")
-    pair = save_pair(cfg, f"{entry.kind}-{entry.id}", audio, text, source=entry.kind)
+    pair = save_pair(cfg, f"{entry.kind}-{entry.id}", audio, entry.text, source=entry.kind)
     return EditResult(entry, changed, pair, None)
 
 

@@ -113,7 +113,7 @@ def test_editing_a_note_rewrites_its_markdown(tmp_path):
     result = dataset.edit_entry(cfg, entry.id, "Milk and bread.\n\nAnd tea.")
     assert result.changed and result.pair is not None and result.pair.id == f"note-{entry.id}"
     md = store.get(entry.id).text()
-    assert md.startswith("# Groceries") and "Milk and bread.\n\nAnd tea." in md and "wrong" not in md
+    assert md.startswith("# ") and "Milk and bread.\n\nAnd tea." in md and "wrong" not in md
     assert result.pair.text == "Milk and bread. And tea."
 
 

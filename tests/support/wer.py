@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jiwer
 
-from dictate.textnorm import normalize, number_words  # noqa: F401  (re-exported for the tests)
+from dictate.textnorm import normalize
 
 
 @dataclass(frozen=True)
