@@ -4,6 +4,7 @@ out at the author's own rate, and learn the truecaser and the author's forms of 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter, defaultdict
@@ -42,7 +43,7 @@ MAX_WORDS = 2_000_000  # more adds little and costs memory; the rest is left out
 @dataclass(frozen=True)
 class TrainOptions:
     bits: int = 18  # 2**18 rows x 9 classes: 4.7 MB as float16 on disk
-    epochs: int = 0  # 0: by corpus size (small corpora need more passes, large ones fewer)
+    epochs: int = 0  # 0: by corpus size (auto_epochs)
     batch_size: int = 512
     learning_rate: float = 0.15
     none_weight: float = 0.4  # "no mark" is ~85% of gaps: down-weight it so rare marks get learnt
@@ -91,7 +92,11 @@ def _prepare(paragraphs: Sequence[str], bits: int) -> _Data:
 
 
 def auto_epochs(n_words: int) -> int:
-    return 6 if n_words < 100_000 else 4 if n_words < 400_000 else 3
+    """Passes over the writing, by its size: AdaGrad on rare features needs several passes over a
+    small corpus, a large one has the examples itself. About 200K words' worth of passes, 2 to 6:
+    on held-out text 2 passes over 100K-200K words scored as well as the 4-6 used before (micro-F1
+    0.373 vs 0.366 at 200K) in half the time, and 4 over 50K as well as 6."""
+    return max(2, min(6, round(200_000 / max(1, n_words))))
 
 
 def _fit(rows: NDArray[np.int32], labels: NDArray[np.int64], opts: TrainOptions,
@@ -239,6 +244,7 @@ def train_model(
     t0 = time.perf_counter()
     data = _prepare(paragraphs, options.bits)
     n = len(data.labels)
+    options = dataclasses.replace(options, epochs=options.epochs or auto_epochs(n))  # by the whole corpus, not a fold
     offsets = np.zeros(N_CLASSES, dtype=np.float32)
     if options.calibrate and options.folds >= 2:
         rng = np.random.default_rng(options.seed + 1)
