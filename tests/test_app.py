@@ -160,7 +160,7 @@ def test_tray_icon_menu_dictation_recent_copy_and_quit(xserver_with_tray, virtua
         lines = menu_lines(app)
         assert lines[-1].startswith("Start dictation (hold Ctrl+Alt+Space) | Start long note | "
                                     "Recent dictations (none yet) | Open notes folder | Transcribe files… | "
-                                    "History… | Settings… | Quit dictate"), lines
+                                    "History… | Settings… | Models… | Quit dictate"), lines
 
         # First item: start dictation.
         x.xdotool("key", "Down", "Return")

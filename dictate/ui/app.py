@@ -148,6 +148,7 @@ class DesktopApp:
         actions.open_files = self.open_files_window
         actions.open_history = self.open_history_window
         actions.open_settings = self.open_settings
+        actions.open_models = self.open_models
         state = ShellState(hotkey=self.cfg.hotkeys.dictate,
                            push_to_talk=self.cfg.hotkeys.mode == RecordingMode.PUSH_TO_TALK.value)
         state.recent = type(state.recent)(maxlen=max(1, self.cfg.history.recent_dictations))
@@ -278,6 +279,18 @@ class DesktopApp:
             self.windows["settings"] = dialog
         _bring_up(dialog)
         log.info("ui: settings shown")
+
+    def open_models(self) -> None:
+        from dictate.ui.models_window import ModelsWindow
+
+        window = self.windows.get("models")
+        if window is None:
+            window = ModelsWindow(self.cfg)
+            self.windows["models"] = window
+        else:
+            window.refresh()
+        _bring_up(window)
+        log.info("ui: models shown")
 
     def _apply_settings(self, new: Config) -> None:
         """What can change without a restart does: the saved values go into the config object the

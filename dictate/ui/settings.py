@@ -260,9 +260,16 @@ class PathEditor(QWidget):
 
 
 def model_names(engine: str) -> list[str]:
+    """auto, the stock names, then the user's own models for this engine's format."""
+    from dictate.engines import user_models
     from dictate.engines.models import ModelFormat, stock_names
 
-    return ["auto", *stock_names(ModelFormat.GGML if engine == "whisper.cpp" else ModelFormat.CT2)]
+    fmt = ModelFormat.GGML if engine == "whisper.cpp" else ModelFormat.CT2
+    try:
+        mine = [m.name for m in user_models.list_user_models() if m.format is fmt]
+    except DictateError:
+        mine = []
+    return ["auto", *stock_names(fmt), *mine]
 
 
 def make_editor(section: str, f: dataclasses.Field) -> Editor:
@@ -371,6 +378,12 @@ class SettingsDialog(QDialog):
         if name == "engine":
             engine = self.editors[("engine", "name")].focus
             engine.currentTextChanged.connect(self._engine_changed)  # type: ignore[attr-defined]
+            self.models_button = QPushButton("&Manage models…")
+            self.models_button.setObjectName("engine.models")
+            self.models_button.setAccessibleName("Manage models: download, delete, add your own")
+            self.models_button.clicked.connect(self.open_models)
+            form.insertRow(form.getWidgetPosition(self.editors[("engine", "model")].widget)[0] + 1, "",
+                           self.models_button)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(page)
@@ -383,6 +396,17 @@ class SettingsDialog(QDialog):
         box.clear()  # type: ignore[attr-defined]
         box.addItems(model_names(engine))  # type: ignore[attr-defined]
         _set_combo(box, current)  # type: ignore[arg-type]
+
+    def open_models(self) -> None:
+        from dictate.ui.models_window import ModelsWindow
+
+        def use(engine: str, model: str) -> None:
+            self.editors[("engine", "name")].set(engine)
+            self.editors[("engine", "model")].set(model)
+
+        self.models_window = ModelsWindow(self.cfg, engine=self.editors[("engine", "name")].get(), on_use=use)
+        self.models_window.show()
+        self.models_window.raise_()
 
     # -- the remote key: keyring only ---------------------------------------------------------
     def _remote_key_row(self) -> QWidget:

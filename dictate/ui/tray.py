@@ -157,6 +157,7 @@ class Actions:
         self.open_files: Callable[[], None] | None = None
         self.open_history: Callable[[], None] | None = None
         self.open_settings: Callable[[], None] | None = None
+        self.open_models: Callable[[], None] | None = None
 
     def command(self, kind: CommandKind) -> Callable[[], None]:
         return lambda: self.bridge.submit(kind)
@@ -213,6 +214,8 @@ def menu_entries(s: ShellState, actions: Actions, now: float | None = None) -> l
         entries.append(Entry("history", "History…", actions.open_history))
     if getattr(actions, "open_settings", None) is not None:
         entries.append(Entry("settings", "Settings…", actions.open_settings))
+    if getattr(actions, "open_models", None) is not None:
+        entries.append(Entry("models", "Models…", actions.open_models))
     entries.append(Entry("quit", "Quit dictate", actions.quit))
     return entries
 

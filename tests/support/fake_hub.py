@@ -1,12 +1,15 @@
 """A model hub on loopback that speaks enough of the Hugging Face HTTP API for huggingface_hub's
-real download code (`hf_hub_download`, `snapshot_download`) to fetch models from it."""
+real download code (`hf_hub_download`, `snapshot_download`) to fetch models from it. Byte ranges
+are served (206) so that interrupted downloads resume; `rate_bytes_s` makes it a slow network."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
 import json
+import re
 import threading
+import time
 from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -15,9 +18,11 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 class FakeHub:
     """Serves {repo_id: {filename: bytes}}; `requests` records every path asked for."""
 
-    def __init__(self, repos: dict[str, dict[str, bytes]]) -> None:
+    def __init__(self, repos: dict[str, dict[str, bytes]], rate_bytes_s: float | None = None) -> None:
         self.repos = repos
         self.requests: list[str] = []
+        self.ranges: list[str] = []  # Range headers received
+        self.rate_bytes_s = rate_bytes_s
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,15 +30,33 @@ class FakeHub:
                 pass
 
             def _reply(self, body: bytes, content_type: str, etag: str | None = None) -> None:
-                self.send_response(200)
+                size = len(body)
+                start = 0
+                wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                if wanted and etag and self.command == "GET":
+                    hub.ranges.append(self.headers["Range"])
+                    start = min(int(wanted.group(1)), size)
+                self.send_response(206 if start else 200)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(size - start))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
                 self.send_header("X-Repo-Commit", COMMIT)
                 if etag:
                     self.send_header("ETag", f'"{etag}"')
                 self.end_headers()
-                if self.command == "GET":
-                    self.wfile.write(body)
+                if self.command != "GET":
+                    return
+                if hub.rate_bytes_s is None or not etag:
+                    self.wfile.write(body[start:])
+                    return
+                piece = 64 * 1024
+                try:
+                    for i in range(start, size, piece):
+                        self.wfile.write(body[i:i + piece])
+                        time.sleep(piece / hub.rate_bytes_s)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away (cancelled)
+                    pass
 
             def _route(self) -> None:
                 hub.requests.append(self.path)
