@@ -17,7 +17,7 @@ def _format(engine: str) -> ModelFormat:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list, download and locate Whisper models")
+    p = sub.add_parser("models", help="list, download and locate Whisper models; add your own, convert for whisper.cpp")
     verbs = p.add_subparsers(dest="models_verb", metavar="ACTION", required=True)
     for name, help_text, func in (("list", "stock models and whether they are downloaded", run_list),
                                   ("download", "download a stock model into the shared cache", run_download),
