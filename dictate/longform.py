@@ -58,6 +58,19 @@ def _clip(seg: Segment, lo: float, hi: float) -> Segment:
                                words=tuple(_clip_word(w, lo, hi) for w in seg.words))
 
 
+# A segment Whisper takes for no speech and whose words it is unsure of is the "Thank you." it
+# makes up when a span ends in silence: its last timestamp leaves a sliver of pause, decoded on its
+# own. faster-whisper drops such a window only below a mean log-probability of -1.0; the ones it
+# kept measured -0.7 to -1.0 (no-speech 0.85-0.93), real speech -0.2 to -0.4.
+NO_SPEECH_PROB = 0.6
+UNSURE_LOGPROB = -0.5
+
+
+def made_up_in_silence(seg: Segment) -> bool:
+    return (seg.no_speech_prob is not None and seg.avg_logprob is not None
+            and seg.no_speech_prob > NO_SPEECH_PROB and seg.avg_logprob < UNSURE_LOGPROB)
+
+
 class SpanTranscriber:
     """Transcribes spans in recording order; the text so far is the prompt for the next span."""
 
@@ -73,7 +86,11 @@ class SpanTranscriber:
         raw = self._transcribe(audio, options)
         t1 = time.monotonic()
         lo, hi = span.start_s, span.end_s
-        segments = tuple(_clip(s.shifted(lo), lo, hi) for s in raw if s.text.strip())
+        kept = [s for s in raw if s.text.strip() and not made_up_in_silence(s)]
+        if len(kept) < len([s for s in raw if s.text.strip()]):
+            log.debug("span %.1f-%.1f s: dropped %s", lo, hi,
+                      [s.text for s in raw if s.text.strip() and made_up_in_silence(s)])
+        segments = tuple(_clip(s.shifted(lo), lo, hi) for s in kept)
         self.context = (self.context + "".join(s.text for s in segments))[-4 * PROMPT_CHARS:]
         return SpanResult(span, segments, t1 - t0, t0, t1)
 

@@ -116,3 +116,28 @@ def test_transcribe_gives_bare_faster_whisper_text(tmp_path):
     expected = " ".join(s.text.strip() for s in segments)
     assert " ".join(proc.stdout.split()) == " ".join(expected.split())
     assert wer.score(rec.text, expected).wer < 0.35  # and it is speech, recognised
+
+
+@pytest.mark.timeout(900)
+def test_note_pass_is_as_accurate_as_offline(tmp_path):
+    """`dictate note start --input` (spans cut at pauses, beam 5, the text so far as the prompt)
+    against bare beam-5 on the whole file, over two recordings (one alone swings by a few words
+    either way): no worse, and no "thank you" made up where a span ends in a pause (jargon-rp
+    closes every sentence with one)."""
+    engine = live_eval.make_engine("faster-whisper")
+    model = str(tiny_en_ct2())
+    offline_errors = note_errors = 0
+    for name in ("jargon-rp", "genesis-gb"):
+        rec = speech.build(speech.short(speech.REPORT[name], 60))
+        wav = live_eval.write_wav(rec.audio, tmp_path / f"{name}.wav")
+        proc = subprocess.run([sys.executable, "-m", "dictate", "note", "start", "--input", str(wav), "--speed",
+                               "20", "--model", model, "--language", "en"], cwd=REPO, env=dictate_env(),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        offline = wer.score(rec.text, live_eval.offline_text(engine, rec.audio))
+        note = wer.score(rec.text, proc.stdout)
+        print(f"{name} 60 s, tiny.en: offline {offline}; note pass {note}")
+        assert "thank you" not in wer.normalize(proc.stdout), proc.stdout
+        offline_errors += offline.errors
+        note_errors += note.errors
+    assert note_errors <= 1.02 * offline_errors + 1, (offline_errors, note_errors)

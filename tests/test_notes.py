@@ -21,10 +21,10 @@ from dictate.audio.files import decode
 from dictate.audio.journal import HEADER_BYTES, JournalFullError, JournalState, find_unfinished
 from dictate.audio.segmenter import Segmenter, SegmenterParams, Span, segment
 from dictate.errors import EngineError
-from dictate.longform import SpanResult, build_paragraphs
+from dictate.longform import SpanResult, SpanTranscriber, build_paragraphs
 from dictate.notes import NoteJob, NoteRecorder, recover, retranscribe
 from dictate.storage import History, NoteStatus, NoteStore
-from dictate.types import Segment, Word
+from dictate.types import Segment, TranscribeOptions, Word
 from tests.conftest import REPO, dictate_env
 from tests.support.pulse import quantize, virtual_mic  # noqa: F401  (fixture)
 from tests.support.tone_engine import ToneEngine
@@ -201,6 +201,20 @@ def test_punctuation_hook_gets_words_and_failure_falls_back() -> None:
 
     assert [p.text for p in build_paragraphs(results, 2.0, broken, notices)] == ["hello world"]
     assert notices and "punctuation model failed" in notices[0]
+
+
+def test_a_thank_you_made_up_in_a_pause_is_dropped_and_the_speech_kept() -> None:
+    """Whisper's made-up "Thank you." after a span's last word (figures as tiny.en gave them):
+    no-speech 0.85 and unsure words go; the speech before it, and a short real word, stay."""
+    said = Segment(0.0, 3.2, " see cracking.", (Word(0.0, 1.0, " see", 0.8), Word(1.0, 3.2, " cracking.", 0.9)),
+                   no_speech_prob=0.03, avg_logprob=-0.18)
+    made_up = Segment(3.2, 3.34, " Thank you.", (Word(3.2, 3.34, " Thank", 0.02), Word(3.34, 3.34, " you.", 0.98)),
+                      no_speech_prob=0.85, avg_logprob=-0.71)
+    short_real = Segment(3.4, 3.8, " Yes.", (Word(3.4, 3.8, " Yes.", 0.9),), no_speech_prob=0.65, avg_logprob=-0.3)
+    tr = SpanTranscriber(lambda audio, options: [said, made_up, short_real], TranscribeOptions())
+    result = tr(Span(16000, 16000 + 4 * 16000, 16000, 16000 + 4 * 16000), np.zeros(4 * 16000, np.float32))
+    assert [s.text for s in result.segments] == [" see cracking.", " Yes."]
+    assert tr.context == " see cracking. Yes."  # the next span's prompt holds no made-up words either
 
 
 # --- the recorder in-process (scripted engine for exact text) ---------------------------------------
