@@ -133,7 +133,8 @@ class PunctuationConfig:
     enabled: bool = _opt(False, "Re-punctuate notes with your personal punctuation model")
     model_path: str = _opt("", "The active punctuation model (set by `dictate punctuation train`)", kind="file")
     pause_weight: float = _opt(0.3, "How much pauses between words count (0: text only)", minimum=0.0, maximum=2.0)
-    apply_live: bool = _opt(False, "Also re-punctuate live dictation")
+    apply_live: bool = _opt(False, "Also re-punctuate live dictation: each utterance is typed when you pause, "
+                                   "in your punctuation (the words as Whisper heard them)")
 
 
 @dataclass

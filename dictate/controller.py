@@ -599,7 +599,8 @@ class Controller:
         dictation = Dictation(seq, lease, self.worker, self.cfg, self.options, output=self._output.put,
                               post_event=self._post_dictation_event,
                               on_done=lambda result: self._queue.put(_Msg("dictation-done", result)),
-                              store=self._store_dictation, trailing_space=self.cfg.output.trailing_space)
+                              store=self._store_dictation, trailing_space=self.cfg.output.trailing_space,
+                              punctuator=self._live_punctuator())
         self._dictations.append(dictation)
         self._release_output()  # a chord that went up without its release reaching us
         if hold_output:
@@ -616,6 +617,22 @@ class Controller:
         self._publish(Event(EventKind.CUE, {"sound": "start"}))
         waiting = "" if self.loader.ready else " (the model is still loading; your words are kept)"
         return True, "listening" + waiting
+
+    def _live_punctuator(self) -> Any:
+        """A LivePunctuator when config asks for personal punctuation in live dictation (the model
+        is loaded once, again when retrained); a model that cannot be loaded is a notice, and the
+        dictation types the engine's punctuation."""
+        pc = self.cfg.punctuation
+        if not (pc.enabled and pc.apply_live and pc.model_path):
+            return None
+        try:
+            from dictate.punctuation.live import LivePunctuator, live_model
+
+            return LivePunctuator(live_model(pc.model_path), pause_weight=pc.pause_weight)
+        except Exception as exc:
+            log.warning("live punctuation: %s", exc)
+            self._publish(Event(EventKind.NOTICE, {"message": f"your punctuation model is not used: {exc}"}))
+            return None
 
     def _post_dictation_event(self, kind: str, payload: dict) -> None:
         self._post(EventKind.COMMITTED if kind == "committed" else EventKind.PARTIAL, payload)

@@ -37,6 +37,7 @@ from dictate.types import SAMPLE_RATE_HZ, TranscribeOptions, Word
 log = logging.getLogger(__name__)
 
 LEVEL_EVERY_S = 0.1  # input level is reported this often while capturing
+UTTERANCE_GAP_S = 0.5  # live punctuation: a pause this long after the held words ends their utterance
 SILENCE_DBFS = -100.0
 
 
@@ -284,7 +285,7 @@ class Dictation:
     def __init__(self, seq: int, lease: MicLease, worker, cfg: Config, options: TranscribeOptions, *,
                  output: Output, post_event: Callable[[str, dict], None],
                  on_done: Callable[[DictationResult], None], store: Callable[["Dictation", DictationResult], None],
-                 trailing_space: bool = False) -> None:
+                 trailing_space: bool = False, punctuator: Any = None) -> None:
         self.seq = seq
         self.id = uuid.uuid4().hex[:12]
         self.lease = lease
@@ -297,6 +298,10 @@ class Dictation:
         self._store = store
         self.trailing_space = trailing_space
         self.typed: list[str] = []
+        # Personal punctuation (config punctuation.apply_live): a LivePunctuator. Typed text is never
+        # re-punctuated, so an utterance's words wait until it closes (a pause) and are typed then.
+        self._punctuator = punctuator
+        self._held: list[Word] = []
         self.started_at = time.time()
         self.quit = threading.Event()  # stop at once (the app is quitting): no trailing capture
         self._thread = threading.Thread(target=self._run, name=f"dictate-dictation-{seq}", daemon=True)
@@ -323,7 +328,30 @@ class Dictation:
     def _commit(self, commit: Commit) -> None:
         if self.lease.cancelled:
             raise DictationCancelled()
-        text = commit.text
+        if self._punctuator is not None:
+            if self._held and commit.words[0].start_s - self._held[-1].end_s >= UTTERANCE_GAP_S:
+                self._type(self._punctuated(final=False))  # a pause before these words: the last utterance is over
+            self._held.extend(commit.words)
+            if commit.reason != "agreement":  # the utterance (or a piece closed at a pause) is complete
+                self._type(self._punctuated(final=False))
+            return
+        self._type(commit.text)
+
+    def _punctuated(self, final: bool) -> str:
+        """The held words through the punctuator (and, at the end, the last mark). If the model
+        fails, the words are typed as the engine wrote them: nothing said is lost."""
+        held, self._held = self._held, []
+        try:
+            text = self._punctuator.add(held) if held else ""
+            if final:
+                text += self._punctuator.finish()
+            return text  # the punctuator spaces its own words and marks
+        except Exception:
+            log.exception("dictation %s: the punctuation model failed; the engine's text is typed", self.id)
+            self._punctuator = None
+            return "".join(w.text for w in held)
+
+    def _type(self, text: str) -> None:
         if not self.typed:
             text = text.lstrip()  # the first words of a dictation: no leading space
         if not text:
@@ -333,8 +361,14 @@ class Dictation:
         self._post("committed", {"text": text})
 
     def _partial(self, words: list[Word]) -> None:
-        if not self.lease.cancelled:
-            self._post("partial", {"text": "".join(w.text for w in words).strip()})
+        if self.lease.cancelled:
+            return
+        if (self._punctuator is not None and self._held and not words
+                and self.lease.samples_out / SAMPLE_RATE_HZ - self._held[-1].end_s >= UTTERANCE_GAP_S):
+            # Nothing heard after the held words, and a pause's worth of audio since: the utterance
+            # closed without a closing commit (agreement had committed all of it).
+            self._type(self._punctuated(final=False))
+        self._post("partial", {"text": "".join(w.text for w in words).strip()})
 
     def _run(self) -> None:
         result = DictationResult(self.seq, self.id, DictationStatus.DONE, "", 0.0, started_at=self.started_at)
@@ -356,6 +390,8 @@ class Dictation:
                 self.lease.finish()  # no-op when the pipeline already gave the mic back
             if self.lease.cancelled:
                 result.status = DictationStatus.CANCELLED
+            elif self._punctuator is not None:
+                self._type(self._punctuated(final=True))  # the last utterance and its mark
             result.device_error = result.device_error or self.lease.device_error
             result.duration_s = self.lease.duration_s
             result.text = "".join(self.typed)

@@ -107,30 +107,31 @@ class PunctuationModel:
     def _cased(self, parsed: Parsed, labels: Sequence[int]) -> list[str]:
         """Truecase every word, then capitalise where the predicted marks start a sentence.
         Capitals the input had mid-sentence (proper nouns from the engine) are kept."""
-        mid_caps = {
-            k for i, (k, c) in enumerate(zip(parsed.keys, parsed.cases))
-            if c in (CAPITAL, UPPER, MIXED) and i > 0 and parsed.labels[i - 1] not in SENTENCE_END
-        }
-        out: list[str] = []
-        for i, word in enumerate(parsed.words):
-            lead, core, closers = split_word(word)
-            key = parsed.keys[i]
-            case = parsed.cases[i]
-            input_start = i == 0 or parsed.labels[i - 1] in SENTENCE_END
-            own = core
-            form = self.truecase.get(key)
-            if form is not None and key_of(form) == key and len(form) == len(core):
-                core = recase(core, form)
-            elif case in (UPPER, MIXED) or (case == CAPITAL and (not input_start or key in mid_caps)):
-                pass  # an acronym, or a proper noun the engine or the writer capitalised
-            elif case != NOALPHA:
-                core = lower(core)
-            if i == 0 or self.cap_after[labels[i - 1]]:
-                core = capitalize(core)
-            if core.casefold() != own.casefold():  # the model sets marks and capitals, never a word
-                core = own
-            out.append(lead + core + closers)
-        return out
+        mid_caps = _mid_caps(parsed)
+        return [self.case_word(parsed, i, labels[i - 1] if i else None, mid_caps) for i in range(len(parsed.words))]
+
+    def case_word(self, parsed: Parsed, i: int, previous_label: int | None, mid_caps: set[str] | None = None) -> str:
+        """Word i as written out, given the mark chosen after the word before it (None: it starts
+        the text). Only its capitals can change, never its letters."""
+        if mid_caps is None:
+            mid_caps = _mid_caps(parsed, i + 1)
+        lead, core, closers = split_word(parsed.words[i])
+        key = parsed.keys[i]
+        case = parsed.cases[i]
+        input_start = i == 0 or parsed.labels[i - 1] in SENTENCE_END
+        own = core
+        form = self.truecase.get(key)
+        if form is not None and key_of(form) == key and len(form) == len(core):
+            core = recase(core, form)
+        elif case in (UPPER, MIXED) or (case == CAPITAL and (not input_start or key in mid_caps)):
+            pass  # an acronym, or a proper noun the engine or the writer capitalised
+        elif case != NOALPHA:
+            core = lower(core)
+        if previous_label is None or self.cap_after[previous_label]:
+            core = capitalize(core)
+        if core.casefold() != own.casefold():  # the model sets marks and capitals, never a word
+            core = own
+        return lead + core + closers
 
     def _render(self, parsed: Parsed, labels: Sequence[int]) -> str:
         return render(self._cased(parsed, labels), list(labels), self.forms)
@@ -257,6 +258,13 @@ def load_model(path: str | Path) -> PunctuationModel:
         raise PunctuationError(f"{path} does not match this dictate's punctuation classes or shapes; {retrain}")
     return PunctuationModel(weights=weights, offsets=offsets, bits=bits, truecase=truecase, cap_after=cap_after,
                             forms=forms, meta=meta)
+
+
+def _mid_caps(parsed: Parsed, upto: int | None = None) -> set[str]:
+    """Keys the input capitalised in mid-sentence (up to word `upto`): names the engine knew."""
+    n = len(parsed.words) if upto is None else upto
+    return {parsed.keys[i] for i in range(1, n)
+            if parsed.cases[i] in (CAPITAL, UPPER, MIXED) and parsed.labels[i - 1] not in SENTENCE_END}
 
 
 __all__ = ["PunctuationModel", "Prediction", "load_model", "MODEL_VERSION"]
