@@ -1,11 +1,13 @@
 """The models manager (Qt offscreen) over huggingface_hub's real download code and a loopback hub
 serving the real tiny.en weights (78 MB) at a network's pace: the list with sizes, what is
-downloaded and what `auto` picks; a download with progress, cancelled at once (nothing left
-behind), then done; deleted with the space freed; the offline message; your own model added
-(loaded to check it), used and removed."""
+downloaded and what `auto` picks; a download with progress, cancelled at once, resumed from where
+it stopped (a Range request) and complete, byte for byte, where huggingface_hub and faster-whisper
+find it; deleted with the space freed; the offline message; your own model added (loaded to
+check it), used and removed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -67,7 +69,9 @@ def test_download_with_progress_cancel_then_done_and_delete(qtbot, hub, tmp_path
     cancel_s = time.monotonic() - t0
     assert proc.poll() is not None  # the child is gone
     assert "cancelled" in w.message.text()
-    assert fetch.cached("tiny.en", ModelFormat.CT2) is None and fetch.partial_bytes("tiny.en", ModelFormat.CT2) == 0
+    assert fetch.cached("tiny.en", ModelFormat.CT2) is None
+    kept = fetch.partial_bytes("tiny.en", ModelFormat.CT2)
+    assert kept > 0  # what reached the disk before the cancel is kept for the resume
     assert row_of(w, "tiny.en")["where"] == "not downloaded"
 
     seen = []
@@ -76,7 +80,21 @@ def test_download_with_progress_cancel_then_done_and_delete(qtbot, hub, tmp_path
     assert "is ready" in w.message.text(), w.message.text()
     here = fetch.cached("tiny.en", ModelFormat.CT2)
     assert here is not None and is_ct2_dir(here.path)
-    assert (here.path / "model.bin").stat().st_size == (tiny_en_ct2() / "model.bin").stat().st_size
+    assert hub.ranges == [f"bytes={kept}-"]  # resumed, not fetched again
+    assert fetch.partial_bytes("tiny.en", ModelFormat.CT2) == 0
+
+    def sha(p):
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    assert sha(here.path / "model.bin") == sha(tiny_en_ct2() / "model.bin")
+    import huggingface_hub
+
+    from dictate.engines.user_models import check_loads
+
+    found = huggingface_hub.snapshot_download("Systran/faster-whisper-tiny.en", local_files_only=True,
+                                              cache_dir=str(fetch.cache_dir()))
+    assert os.path.samefile(found, here.path)  # huggingface_hub's own reader finds it
+    check_loads(here.path, ModelFormat.CT2)  # and faster-whisper loads it
     assert row_of(w, "tiny.en")["where"] == "downloaded" and row_of(w, "tiny.en")["size"] == "78 MB"
     assert max(seen) > 0 and seen == sorted(seen[: seen.index(max(seen)) + 1]) + seen[seen.index(max(seen)) + 1:]
 

@@ -2,9 +2,12 @@
 a download with byte progress that can be cancelled at once and resumed later, and deleting one.
 
 The download runs in a child process (`python -m dictate.engines.fetch NAME FORMAT`), so cancel is
-a kill that never waits for a network read. A cancelled download starts over next time:
-huggingface_hub 2.x writes each attempt to a file of its own (`<blob>.<random>.incomplete`) and
-never resumes one, so what a cancel leaves is deleted. The child reports on stdout, one
+a kill that never waits for a network read. It resumes: huggingface_hub 2.x writes each attempt
+to a file of its own and never resumes one, so the child fetches each file with huggingface_hub's
+own `http_get` into `blobs/<etag>.dictate-part` (kept when killed; the next attempt asks for the
+rest with a Range request), then lays it out as huggingface_hub's cache does (the blob named by
+its etag, the snapshot's link to it, refs/main), so every reader of the cache finds it. The
+child reports on stdout, one
 JSON object per line: {"total": bytes} first, then {"done": bytes} as it goes, and last
 {"path": ...} or {"error": one line}.
 
@@ -79,18 +82,14 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+PART = ".dictate-part"
+
+
 def partial_bytes(name: str, fmt: ModelFormat) -> int:
-    """Bytes of unfinished downloads in the model's cache folder."""
+    """Bytes of an interrupted download waiting to be resumed."""
     repo, _ = _hub_target(name, fmt)
     blobs = _repo_folder(repo) / "blobs"
-    return sum(p.stat().st_size for p in blobs.glob("*.incomplete")) if blobs.is_dir() else 0
-
-
-def _drop_partials(name: str, fmt: ModelFormat) -> None:
-    repo, _ = _hub_target(name, fmt)
-    blobs = _repo_folder(repo) / "blobs"
-    for p in blobs.glob("*.incomplete") if blobs.is_dir() else []:
-        p.unlink(missing_ok=True)
+    return sum(p.stat().st_size for p in blobs.glob(f"*{PART}")) if blobs.is_dir() else 0
 
 
 def delete(name: str, fmt: ModelFormat) -> int:
@@ -151,8 +150,11 @@ def child_main(name: str, fmt_value: str) -> int:
 
         class Progress(base_tqdm):  # huggingface_hub calls update() per chunk it writes
             def __init__(self, *args, **kwargs):
+                nonlocal done
+                done += int(kwargs.get("initial") or 0)  # resumed bytes count as done
                 kwargs["disable"] = True
                 super().__init__(*args, **kwargs)
+                _report(done=done)
 
             def update(self, n=1):
                 nonlocal done
@@ -162,8 +164,8 @@ def child_main(name: str, fmt_value: str) -> int:
         path: Path | None = None
         for f, _size in files:
             before = done
-            p = Path(huggingface_hub.hf_hub_download(repo, f, tqdm_class=Progress))
-            done = before + p.stat().st_size  # a cached or resumed file counts whole
+            p = _fetch_file(huggingface_hub, repo, f, Progress)
+            done = before + p.stat().st_size
             _report(done=done)
             path = p if filename is not None else p.parent
     except Exception as exc:
@@ -172,6 +174,42 @@ def child_main(name: str, fmt_value: str) -> int:
         return 1
     _report(path=str(path))
     return 0
+
+
+def _fetch_file(hf, repo: str, filename: str, tqdm_class) -> Path:
+    """One file into the cache, resuming a part left by an earlier attempt."""
+    from huggingface_hub.file_download import http_get
+
+    url = hf.hf_hub_url(repo, filename)
+    meta = hf.get_hf_file_metadata(url)
+    folder = _repo_folder(repo)
+    blob = folder / "blobs" / str(meta.etag)
+    link = folder / "snapshots" / str(meta.commit_hash) / filename
+    if not blob.exists():
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        part = blob.with_name(blob.name + PART)
+        resume = part.stat().st_size if part.exists() else 0
+        if meta.size is not None and resume > meta.size:  # not this file's beginning: start over
+            part.unlink()
+            resume = 0
+        with open(part, "ab") as fh:
+            http_get(meta.location or url, fh, resume_size=resume, expected_size=meta.size,
+                     displayed_filename=filename, tqdm_class=tqdm_class)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(part, blob)
+    elif tqdm_class is not None:
+        tqdm_class(total=meta.size, initial=meta.size).close()  # already here: counts as done
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            link.symlink_to(os.path.relpath(blob, link.parent))
+        except OSError:  # no symlinks (Windows without developer mode): a copy, as huggingface_hub does
+            shutil.copyfile(blob, link)
+    refs = folder / "refs" / "main"
+    refs.parent.mkdir(parents=True, exist_ok=True)
+    refs.write_text(str(meta.commit_hash))
+    return link
 
 
 @dataclass
@@ -221,15 +259,14 @@ class Download:
         self._proc.wait()
         self._proc.stdout.close()
         if self.cancelled.is_set():
-            _drop_partials(self.name, self.fmt)
-            raise DownloadCancelled(f"download of {self.name} cancelled; nothing of it is kept")
+            raise DownloadCancelled(f"download of {self.name} cancelled; it goes on from there next time")
         if "path" in result:
             return Path(result["path"])
         raise ModelError(result.get("error") or f"the download of {self.name} ended without a result "
                                                 f"(exit {self._proc.returncode})")
 
     def cancel(self) -> None:
-        """At once: the child is killed (its partial file is deleted once it has gone)."""
+        """At once: the child is killed; what it fetched stays for the next attempt."""
         self.cancelled.set()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
