@@ -72,6 +72,17 @@ def offline_text(engine, audio: np.ndarray, language: str = "en") -> str:
     return "".join(s.text for s in segments)
 
 
+def note_pass_text(engine, audio: np.ndarray, language: str = "en") -> str:
+    """A long note's record-then-transcribe pass as the product runs it: spans cut at pauses,
+    beam 5, the text so far as each span's prompt, paragraphs joined."""
+    from dictate.audio.segmenter import segment
+    from dictate.longform import SpanTranscriber, build_paragraphs, pass_options
+
+    transcriber = SpanTranscriber(engine.transcribe, pass_options(TranscribeOptions(language=language), 5))
+    results = [transcriber(span, audio[span.start:span.end]) for span in segment(audio)]
+    return " ".join(p.text for p in build_paragraphs(results, 2.0))
+
+
 def virtual_run(engine, rec: Recording, offline: str, *, params: StreamingParams | None = None,
                 cost: Callable[[float], float] = CPU_COST) -> LiveFigures:
     session = StreamingSession(params or StreamingParams(), OPTIONS)
