@@ -15,4 +15,5 @@ VERB_MODULES = (
     "history",
     "dataset",
     "eval",
+    "vocabulary",
 )
