@@ -86,3 +86,37 @@ def test_note_ready_notification_with_open_through_a_real_server(qtbot, bus, tmp
 def test_without_a_server_the_tray_is_used(bus):
     assert not DesktopNotifications({}).start()  # no bus at all
     assert not DesktopNotifications({"DBUS_SESSION_BUS_ADDRESS": bus}).start()  # a bus, nobody serving
+
+
+@needs
+def test_errors_go_to_the_desktop_notifications_with_their_action(qtbot, bus, tmp_path):
+    """The shell's errors take the D-Bus path when the app found a server (dunst here)."""
+    from dictate.types import Event, EventKind
+    from dictate.ui.bridge import Bridge
+    from dictate.ui.notify import create_notifier
+    from dictate.ui.tray import Actions, ShellState, WindowShell
+    from tests.test_overlay import Publisher
+
+    with XServer() as x:
+        env = {**x.env, "DBUS_SESSION_BUS_ADDRESS": bus, "HOME": str(tmp_path)}
+        dunst = subprocess.Popen(["dunst"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pub = Publisher()
+        bridge = Bridge(pub)
+        try:
+            shell = WindowShell(bridge, Actions(bridge, tmp_path), ShellState(), "test")
+            notifier = wait_for(lambda: (lambda n: n if n.desktop else None)(
+                create_notifier(shell, {"DBUS_SESSION_BUS_ADDRESS": bus})), 15, 0.2, "dunst on the bus")
+            shell.desktop_notify = notifier.desktop.notify
+            pub.publish(Event(EventKind.ERROR, {"message": "no microphone found", "action": "connect one"}))
+            qtbot.waitUntil(lambda: bool(notifier.desktop.sent), timeout=10_000)
+            wait_for(lambda: _dunstctl(env, "count", "displayed") == "1", 10, 0.1, "the bubble")
+            _dunstctl(env, "close-all")  # closed notifications go to dunst's history, which it lists as JSON
+            wait_for(lambda: "no microphone found" in _dunstctl(env, "history"), 10, 0.1, "the history")
+            shown = _dunstctl(env, "history")
+            assert "dictate: error" in shown and "connect one" in shown  # the action to take is in it
+            assert shell.model.error == ("no microphone found", "connect one")
+            notifier.close()
+        finally:
+            bridge.close()
+            dunst.terminate()
+            dunst.wait(5)

@@ -85,7 +85,7 @@ def test_killed_during_a_note_the_next_start_offers_and_recovers_it(xserver_with
         wait_for(lambda: "ui: note window shown for " + entry.id in second.log, 10, 0.1, "the note window")
         window = wait_for(lambda: x.search("--onlyvisible", "--name", "— dictate$"), 10, 0.1, "the window")[0]
         time.sleep(0.5)
-        keep_screenshot(x.screenshot(tmp_path / "note-window-recovered.png", around(x, window, margin=0)))
+        x.screenshot(tmp_path / "note-window-recovered.png", around(x, window, margin=0))
         assert second.status()["state"] == "idle"
 
         # A note recorded to its end also says when its text is ready.

@@ -164,6 +164,8 @@ class DesktopApp:
         from dictate.ui.notify import create_notifier
 
         self.notifier = create_notifier(self.shell)
+        if self.notifier.desktop is not None:  # errors and notices too, each with the action to take
+            self.shell.desktop_notify = self.notifier.desktop.notify
         self.bridge.note_ready.connect(self._on_note_ready)
         self.bridge.show_requested.connect(self._on_show_requested)
         self.bridge.quit_requested.connect(app.quit)

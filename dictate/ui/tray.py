@@ -244,6 +244,8 @@ class Shell(QObject):
         bridge.committed.connect(self._on_committed)
         bridge.error.connect(self._on_error)
         bridge.notice.connect(self._on_notice)
+        # Set by the app when the desktop has a notification server (dictate.ui.notify).
+        self.desktop_notify: Callable[..., None] | None = None
 
     def _on_state(self, state: str) -> None:
         log.debug("ui: state %s", state)
@@ -257,13 +259,20 @@ class Shell(QObject):
         log.info("ui: error shown: %s (%s)", message, action)
         self.model.set_error(message, action)
         self.refresh()
-        self.notify("dictate: error", message + (f"\n{action}" if action else ""), error=True)
+        self.balloon("dictate: error", message + (f"\n{action}" if action else ""), error=True)
 
     def _on_notice(self, message: str) -> None:
         log.info("ui: notice: %s", message)
         if self.model.error:
             return  # one balloon at a time: a notice must not cover the error and its action
-        self.notify("dictate", message, error=False)
+        self.balloon("dictate", message, error=False)
+
+    def balloon(self, title: str, message: str, *, error: bool) -> None:
+        """The desktop's notifications when the app found a notification server, else the shell's own."""
+        if self.desktop_notify is not None:
+            self.desktop_notify(title, message, error=error)
+        else:
+            self.notify(title, message, error=error)
 
     def entries(self) -> list[Entry]:
         return menu_entries(self.model, self.actions)
