@@ -138,7 +138,7 @@ def _report(**fields) -> None:
 def child_main(name: str, fmt_value: str) -> int:
     """Download into the cache, reporting JSON lines on stdout (see the module docstring)."""
     import huggingface_hub
-    from tqdm.auto import tqdm as base_tqdm
+    from huggingface_hub.utils import tqdm as base_tqdm  # the class its downloads take
 
     fmt = ModelFormat(fmt_value)
     try:
