@@ -179,7 +179,8 @@ def check_hotkeys(cfg: Config) -> list[Check]:
                 listener.stop()
         except hotkeys.HotkeyError as exc:
             return [Check("hotkeys", False, str(exc).removeprefix("hotkeys: "),
-                          "choose another [hotkeys] dictate/cancel in the settings, or free the key in the other program",
+                          "choose another [hotkeys] dictate/cancel in the settings, "
+                          "or free the key in the other program",
                           required=required, feature=feature)]
     return [Check("hotkeys", True, f"{found.backend}: {found.reason}; {chords}; {ptt}", required=required,
                   feature=feature)]

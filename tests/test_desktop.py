@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import struct
 import subprocess
@@ -96,7 +95,8 @@ def test_packaging_entries_are_what_install_writes() -> None:
     assert autostart["NoDisplay"] == "true" and autostart["Icon"] == desktop.APP_ID
 
 
-@pytest.mark.skipif(not shutil.which("appstreamcli"), reason="needs appstreamcli (packaging/install-system-deps.sh --test)")
+@pytest.mark.skipif(not shutil.which("appstreamcli"),
+                    reason="needs appstreamcli (packaging/install-system-deps.sh --test)")
 def test_metainfo_validates_and_shows_the_apps_screenshots() -> None:
     run = subprocess.run(["appstreamcli", "validate", "--no-net", str(METAINFO)], capture_output=True, text=True,
                          timeout=60)

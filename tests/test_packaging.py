@@ -94,7 +94,8 @@ def venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Venv:
     work.mkdir()
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
-    purelib = subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = subprocess.run([str(root / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     deps = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
     Path(purelib, "_dependencies.pth").write_text("\n".join(p for p in deps if Path(p).is_dir()) + "\n")
