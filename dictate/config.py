@@ -159,6 +159,9 @@ class OutputConfig:
     fast_ascii: bool = _opt(True, "xdotool: type plain ASCII without that delay (non-ASCII keeps it)")
     paste_non_ascii: bool = _opt(True, "xdotool: paste text holding non-ASCII characters (accents, CJK, emoji); "
                                        "off: type it at typing_delay_ms, which can lose some")
+    paste_long_over: int = _opt(200, "xdotool: text longer than this many characters at once (all that push-to-talk "
+                                     "typed when you let go) is pasted, which takes the same time however long it "
+                                     "is; 0: always type", minimum=0)
     paste_restore: bool = _opt(True, "After a paste, put back what the clipboard held (every format), unless it changed")
     paste_timeout_s: float = _opt(3.0, "How long a paste waits for the window to take the text", minimum=0.2)
     modifier_wait_s: float = _opt(1.0, "Warn when a modifier is still held after this long (text is never typed "

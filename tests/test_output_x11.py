@@ -124,6 +124,25 @@ def test_xdotool_types_exact_text_with_accents_cjk_and_emoji(xserver: XServer, t
         sink.close()
 
 
+def test_a_long_piece_of_plain_text_is_pasted_and_a_short_one_typed(xserver: XServer, target: TypeTarget) -> None:
+    """What push-to-talk holds until the chord is let go comes out at once: over paste_long_over
+    characters it goes through the clipboard (the same time for any length), which is restored."""
+    sink = create_sink(config("xdotool", paste_long_over=200), env=xserver.env)
+    long = " ".join(f"word{i}" for i in range(150))  # 1040 characters of plain ASCII
+    try:
+        assert isinstance(sink, XdotoolSink)
+        with xclip_holding(xserver.env, b"what the user had copied", "UTF8_STRING"):
+            sink.emit(0, "Short first.")
+            assert target.wait_text("Short first.") == "Short first."
+            assert sink._paster is not None and sink._paster.last_route == ("", "")  # typed, no paste yet
+            sink.emit(0, " " + long)
+            assert target.wait_text("Short first. " + long) == "Short first. " + long
+            assert sink._paster.last_route == ("CLIPBOARD", "ctrl+v") and sink._paster.last_restored is True
+            assert xclip_out(xserver.env) == b"what the user had copied"
+    finally:
+        sink.close()
+
+
 def test_backspaces_delete_what_was_typed(xserver: XServer, target: TypeTarget) -> None:
     sink = create_sink(config("xdotool"), env=xserver.env)
     try:

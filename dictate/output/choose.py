@@ -34,9 +34,11 @@ def _session(env: Mapping[str, str]) -> tuple[bool, bool]:
 
 
 def _x11_detail(cfg: Config) -> str:
+    long = (f", and so is text over {cfg.output.paste_long_over} characters at once"
+            if cfg.output.paste_long_over else "")
     if cfg.output.paste_non_ascii:
-        return ("xdotool types ASCII text at full speed; text with accents, CJK or emoji is pasted "
-                "(the clipboard is restored after)")
+        return ("xdotool types ASCII text at full speed; text with accents, CJK or emoji is pasted"
+                f"{long} (the clipboard is restored after)")
     if cfg.output.fast_ascii:
         return (f"xdotool types ASCII text at full speed, other text {cfg.output.typing_delay_ms} ms per character "
                 "(best effort: set paste_non_ascii for exact accents, CJK and emoji)")
