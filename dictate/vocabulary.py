@@ -77,7 +77,8 @@ def is_common(word: str, common: dict[str, int] | None = None) -> bool:
     for suffix in _SUFFIXES:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             stem = w[: -len(suffix)]
-            if stem in common or stem + "e" in common or (len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in common):
+            doubled = len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in common  # "planned"
+            if stem in common or stem + "e" in common or doubled:
                 return True
     # A compound of two common words ("dashboard", "toolchain"), each of three letters or more.
     return any(w[:i] in common and w[i:] in common for i in range(3, len(w) - 2))

@@ -6,7 +6,6 @@ learned list than without (held-out sentences that nothing was chosen on)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dictate import config as config_mod
 from dictate.vocabulary import english_words, find_terms, is_common, learn, merged, words_of
 from tests.conftest import REPO, dictate_env
 from tests.support.vocabulary_set import REPORT, TARGETS, term_errors, writing_files

@@ -10,6 +10,8 @@
 - eval: `dictate eval` on the exported pieces, tiny.en against base (each model in its own process,
   beam 5, deterministic): WER, CER, S/D/I and throughput (seconds of audio per second, files per
   minute). The same generated set for both models.
+- vocabulary: term error rate of tiny.en with and without the vocabulary learned from writing.
+- punctuation: personal punctuation training time at 50K, 100K and 200K words.
 
 Everything runs in a temporary data folder; nothing of the user's is touched.
 """
@@ -30,6 +32,8 @@ _TMP = tempfile.TemporaryDirectory(prefix="bench-personal-")
 for _name in ("CONFIG", "DATA", "CACHE", "LOG", "STATE"):  # before dictate reads its paths
     os.environ[f"DICTATE_{_name}_DIR"] = str(Path(_TMP.name) / _name.lower())
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
 
 from dictate import config as config_mod  # noqa: E402
 from dictate import dataset, evaluation  # noqa: E402
@@ -103,7 +107,43 @@ def bench_eval(args: argparse.Namespace, state: dict) -> None:
     print(f"  ({audio_s / 60:.1f} min of audio; wall includes the child process and the model load)")
 
 
-SECTIONS = {"export": bench_export, "eval": bench_eval}
+def bench_vocabulary(args: argparse.Namespace, state: dict) -> None:
+    """Term error rate (share of the target names not transcribed exactly) of tiny.en on espeak-ng
+    sentences with unusual names, with and without the list `dictate vocabulary learn` finds in
+    the writing of tests/support/vocabulary_set.py. The REPORT sentences were not used to choose
+    anything; TUNE ones were looked at while building the feature."""
+    from dictate.vocabulary import learn
+    from tests.support import vocabulary_set as vs
+    from tests.support.speech import _espeak
+
+    vs.writing_files(WORK / "writing")
+    hotwords = tuple(t.text for t in learn([str(WORK / "writing")]).terms)
+    engine = FasterWhisperEngine(tiny_en_ct2(), compute_type="int8")
+    pad = np.zeros(8_000, np.float32)
+    print(f"vocabulary: {len(hotwords)} terms learned from the writing; tiny.en, beam 5, the product's hotwords path")
+    for name, sentences in (("tune", vs.TUNE), ("report", vs.REPORT)):
+        plain, hinted = [], []
+        for sentence in sentences:
+            audio = np.concatenate([pad, _espeak(sentence, "en-us", 160, WORK), pad])
+            for out, words in ((plain, ()), (hinted, hotwords)):
+                options = TranscribeOptions(language="en", beam_size=5, hotwords=words)
+                out.append("".join(seg.text for seg in engine.transcribe(audio, options)).strip())
+        without, with_list = vs.term_errors(sentences, plain), vs.term_errors(sentences, hinted, hotwords)
+        print(f"  {name:7s} {len(sentences):2d} sentences, {without.targets:2d} terms: term error rate "
+              f"{without.rate:.2f} without, {with_list.rate:.2f} with the learned list; listed names written "
+              f"that were not said: {without.inserted} without, {with_list.inserted} with")
+
+
+def bench_punctuation_training(args: argparse.Namespace, state: dict) -> None:
+    """Personal punctuation training time at 50K, 100K and 200K words (the corpus of
+    bench_punctuation.py: the three fixtures topped up with synthetic authors). Goal: < 10 s at 200K."""
+    from tests.benchmarks.bench_punctuation import bench_training
+
+    bench_training((50_000, 100_000, 200_000))
+
+
+SECTIONS = {"export": bench_export, "eval": bench_eval, "vocabulary": bench_vocabulary,
+            "punctuation": bench_punctuation_training}
 
 
 def main() -> int:
