@@ -203,5 +203,4 @@ def test_the_tray_menu_opens_it(qtbot, qapp):
         qtbot.waitExposed(w)
         assert w.isVisible() and w.table.rowCount() >= 10
     finally:
-        desktop.controller.shutdown(timeout_s=2.0)
-        desktop.player.close()
+        desktop._shutdown()  # the app's own way out: windows, notifier, controller, cues

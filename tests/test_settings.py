@@ -376,5 +376,4 @@ def test_saved_settings_apply_to_the_running_app_and_a_screenshot(qtbot, qapp, t
         assert d.grab().save(str(path))
         keep_screenshot(path)
     finally:
-        desktop.controller.shutdown(timeout_s=2.0)
-        desktop.player.close()
+        desktop._shutdown()  # the app's own way out: windows, notifier, controller, cues

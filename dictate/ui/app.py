@@ -379,6 +379,12 @@ class DesktopApp:
             self.files_window.shutdown()  # cancels its jobs: nothing half-written is left
         if self.notifier is not None:
             self.notifier.close()
+        models = self.windows.get("models")
+        if models is not None:
+            models.cancel_download()  # the download's child process must not outlive the app
+        settings = self.windows.get("settings")
+        if settings is not None:
+            settings.done(0)  # a microphone test gives the device back
         if self.shell is not None:
             self.shell.hide()
         if self.hotkeys is not None:
