@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dictate import __version__
+from dictate import __version__, desktop
 from tests.conftest import REPO
 from tests.support.real_models import tiny_en_ct2
 from tests.support.wer import score
+from tests.test_desktop import desktop_values, exec_argv, needs_dfv, validate_desktop_file
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +88,16 @@ def test_bundled_binary_runs_version_doctor_and_a_transcription(bundle: Path, tm
     text = run_bundled(bundle, tmp_path, "transcribe", str(wav), "--model", str(tiny_en_ct2()), "--language", "en")
     assert text.returncode == 0, text.stderr
     assert score(SENTENCE, text.stdout).wer <= 0.2, text.stdout
+
+
+@needs_dfv
+def test_unpacked_bundle_puts_itself_in_the_menu(bundle: Path, tmp_path: Path) -> None:
+    """Unpack, run `desktop install --autostart`: the entries start this very binary."""
+    dirs = desktop.DesktopDirs(tmp_path / "data", tmp_path / "config")
+    run = run_bundled(bundle, tmp_path, "desktop", "install", "--autostart",
+                      extra={"XDG_DATA_HOME": str(dirs.data_home), "XDG_CONFIG_HOME": str(dirs.config_home)})
+    assert run.returncode == 0, run.stderr
+    for entry in (dirs.menu_entry, dirs.autostart_entry):
+        validate_desktop_file(entry)
+        assert exec_argv(desktop_values(entry.read_text())["Exec"]) == [str((bundle / "dictate").resolve())]
+    assert all(p.is_file() for p in dirs.icon_files())
