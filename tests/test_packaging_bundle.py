@@ -101,3 +101,22 @@ def test_unpacked_bundle_puts_itself_in_the_menu(bundle: Path, tmp_path: Path) -
         validate_desktop_file(entry)
         assert exec_argv(desktop_values(entry.read_text())["Exec"]) == [str((bundle / "dictate").resolve())]
     assert all(p.is_file() for p in dirs.icon_files())
+
+
+def test_portaudio_hook_prefers_the_system_then_the_bundled_copy(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime hook (run before dictate in the bundle) as sounddevice will call it."""
+    import ctypes.util
+    import runpy
+
+    hook = REPO / "packaging" / "pyinstaller" / "rth_portaudio.py"
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    system = {"portaudio": "libportaudio.so.2", "c": "libc.so.6"}
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: system.get(name))
+    runpy.run_path(str(hook))
+    assert ctypes.util.find_library("portaudio") == "libportaudio.so.2"  # the system's first
+    del system["portaudio"]
+    assert ctypes.util.find_library("portaudio") is None  # none bundled either
+    (tmp_path / "libportaudio.so.2").write_bytes(b"")
+    assert ctypes.util.find_library("portaudio") == str(tmp_path / "libportaudio.so.2")
+    assert ctypes.util.find_library("c") == "libc.so.6" and ctypes.util.find_library("nothing") is None
