@@ -20,6 +20,7 @@ TEST=(
   dunst
   espeak-ng
   desktop-file-utils appstream
+  binutils
 )
 
 packages=("${APP[@]}")
