@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dictate import config as config_mod
 from dictate.vocabulary import english_words, find_terms, is_common, learn, merged, words_of
 from tests.conftest import REPO, dictate_env
 from tests.support.vocabulary_set import REPORT, TARGETS, term_errors, writing_files
@@ -57,19 +58,32 @@ def _run(args: list[str], env: dict, stdin: str = "") -> subprocess.CompletedPro
 
 def test_cli_learn_proposes_then_applies_once(tmp_path: Path) -> None:
     writing_files(tmp_path / "writing")
-    env = dictate_env()
+    env = dictate_env()  # the test's own config folder (conftest)
     proposed = _run(["vocabulary", "learn", str(tmp_path / "writing")], env)
     assert proposed.returncode == 0, proposed.stderr
     assert "Teitelman" in proposed.stdout and "--apply" in proposed.stderr
-    assert _run(["vocabulary", "show"], env).stdout == ""  # not applied without --apply or a yes
+    assert config_mod.load().engine.hotwords == []  # not applied without --apply or a yes
     applied = _run(["vocabulary", "learn", str(tmp_path / "writing"), "--apply"], env)
     assert applied.returncode == 0 and "added 20 terms" in applied.stderr, applied.stderr
-    again = _run(["vocabulary", "learn", str(tmp_path / "writing"), "--apply"], env)
-    assert "added 0 terms" in again.stderr
-    shown = _run(["vocabulary", "show"], env).stdout.split()
-    assert sorted(shown) == sorted(TARGETS)
+    assert sorted(config_mod.load().engine.hotwords) == sorted(TARGETS)
     missing = _run(["vocabulary", "learn", str(tmp_path / "nowhere")], env)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_adding_again_keeps_the_list_and_its_edits(capsys: pytest.CaptureFixture) -> None:
+    from dictate import cli
+    from dictate.vocabulary import add_hotwords
+
+    assert cli.main(["vocabulary", "show"]) == 0
+    assert capsys.readouterr().out == ""
+
+    cfg = config_mod.load()
+    cfg.engine.hotwords = ["teitelman", "PostgreSQL"]  # edited by hand
+    assert add_hotwords(cfg, ["Teitelman", "Grafana"]) == ["Grafana"]
+    assert add_hotwords(config_mod.load(), ["Grafana"]) == []
+    assert config_mod.load().engine.hotwords == ["teitelman", "PostgreSQL", "Grafana"]
+    assert cli.main(["vocabulary", "show"]) == 0
+    assert capsys.readouterr().out.split() == ["teitelman", "PostgreSQL", "Grafana"]
 
 
 @pytest.mark.slow
