@@ -137,11 +137,15 @@ def check_gpu(cfg: Config) -> list[Check]:
 
 def check_typing(cfg: Config) -> list[Check]:
     """The backend the app would type with here, and why (the same choice create_sink makes).
-    Required only when the config names a backend; with auto it depends on the desktop session."""
+    Required when the config names a backend, or (auto) inside a desktop session, where voice
+    typing is what the app is for; on a machine without one, `dictate listen` is the way in."""
+    import os
+
     from dictate.output import choose_backend
 
     feature = "typing into windows"
-    required = cfg.output.backend not in ("auto", "stdout")
+    desktop = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    required = cfg.output.backend != "stdout" and (cfg.output.backend != "auto" or desktop)
     choice = choose_backend(cfg)
     if choice.available:
         return [Check("typing", True, f"{choice.name}: {choice.reason}", required=required, feature=feature)]
