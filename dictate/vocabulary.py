@@ -126,7 +126,7 @@ def learn(paths: Sequence[str], **kwargs) -> Learned:
     """Read the writing (text, Markdown, HTML, e-mail; folders walked) and find its terms."""
     from dictate.punctuation.corpus import read_corpus  # the same reader as the punctuation model's
 
-    corpus = read_corpus(paths)
+    corpus = read_corpus(paths, prose_only=False)  # names in short lines and list items count too
     if not corpus.paragraphs:
         raise VocabularyError(f"no prose found in {', '.join(str(p) for p in paths)} "
                               "(text, Markdown, HTML and e-mail files are read)")

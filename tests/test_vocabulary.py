@@ -51,6 +51,12 @@ def test_learns_every_name_from_mixed_files_and_nothing_else(tmp_path: Path) -> 
     assert sorted(t.text for t in learned.terms) == sorted(TARGETS)  # not "kubectl" from the code block
 
 
+def test_names_in_short_lines_and_list_items_count(tmp_path: Path) -> None:
+    """Sentences only would do for punctuation; a vocabulary wants the to-do list's names too."""
+    (tmp_path / "todo.md").write_text("- call Okafor\n- Okafor: budget\n\nAsk Okafor.\n", encoding="utf-8")
+    assert [t.text for t in learn([str(tmp_path / "todo.md")]).terms] == ["Okafor"]
+
+
 def _run(args: list[str], env: dict, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dictate", *args], cwd=REPO, env=env, input=stdin,
                           capture_output=True, text=True, timeout=60)

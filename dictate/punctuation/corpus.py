@@ -6,6 +6,7 @@ unreadable or binary files are skipped with a warning (and counted)."""
 
 from __future__ import annotations
 
+import contextvars
 import email
 import email.policy
 import html.parser
@@ -36,8 +37,21 @@ class Corpus:
         return sum(len(p.split()) for p in self.paragraphs)
 
 
-def read_corpus(paths: Sequence[str | Path]) -> Corpus:
-    """Paragraphs from every file (folders are walked for the suffixes above, and mbox files)."""
+_ANY_LENGTH: contextvars.ContextVar[bool] = contextvars.ContextVar("any_length", default=False)
+
+
+def read_corpus(paths: Sequence[str | Path], *, prose_only: bool = True) -> Corpus:
+    """Paragraphs from every file (folders are walked for the suffixes above, and mbox files).
+    `prose_only=False` keeps short lines and list items too (a vocabulary wants every name; the
+    punctuation model wants sentences only)."""
+    token = _ANY_LENGTH.set(not prose_only)
+    try:
+        return _read_corpus(paths)
+    finally:
+        _ANY_LENGTH.reset(token)
+
+
+def _read_corpus(paths: Sequence[str | Path]) -> Corpus:
     corpus = Corpus()
     for raw in paths:
         path = Path(raw).expanduser()
@@ -118,7 +132,7 @@ def _is_prose(paragraph: str) -> bool:
     words = paragraph.split()
     if not words:
         return False
-    return len(words) >= 6 or paragraph.rstrip("\"'”’)]").endswith((".", "?", "!", "…"))
+    return _ANY_LENGTH.get() or len(words) >= 6 or paragraph.rstrip("\"'”’)]").endswith((".", "?", "!", "…"))
 
 
 _MD_FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1\s*$", re.S | re.M)
