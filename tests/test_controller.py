@@ -319,7 +319,10 @@ def test_engine_crash_keeps_the_dictation_and_its_audio(cfg, script):
     entries = History(cfg.paths.history_db).list(kind="dictation")
     assert len(entries) == 1 and entries[0].status == "failed"
     audio = decode(entries[0].audio_path)
-    assert audio.size / SR == pytest.approx(script.words[-1].end_s + 0.1 + 0.4 - 1.0 + 0.5, abs=0.3)
+    # From the pre-roll before the start to the trailing capture after the stop; at 3x real time a
+    # loaded machine's late answer to the stop keeps some more (more is never a loss).
+    expected_s = script.words[-1].end_s + 0.1 + 0.4 - 1.0 + 0.5
+    assert expected_s - 0.3 <= audio.size / SR <= expected_s + 1.5, (audio.size / SR, expected_s)
     assert entries[0].id in err["action"]
 
 

@@ -157,9 +157,11 @@ def test_many_events_leave_pythons_true_and_false_alone(qtbot, bridge, controlle
     qtbot.waitUntil(lambda: len(got) == 10)
     before = sys.getrefcount(True), sys.getrefcount(False)
     controller.publish_from_thread(*events)
-    qtbot.waitUntil(lambda: len(got) == 10 + len(events), timeout=10_000)
+    qtbot.waitUntil(lambda: len(got) == 10 + len(events), timeout=30_000)
     after = sys.getrefcount(True), sys.getrefcount(False)
-    assert abs(after[0] - before[0]) < 50 and abs(after[1] - before[1]) < 50, (before, after)
+    # The defect loses one reference per event (2000 here); other threads of a long test run hold
+    # and drop a few hundred at most meanwhile.
+    assert abs(after[0] - before[0]) < 500 and abs(after[1] - before[1]) < 500, (before, after)
 
 
 def test_bridge_sends_commands_and_drops_events_once_closed(qtbot, bridge, controller):
