@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -80,7 +81,14 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
                          text=True, timeout=600)
     TIMES["python -m build (sdist, then the wheel from it)"] = time.perf_counter() - start
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "!!" not in run.stdout + run.stderr, "setuptools warned:\n" + run.stdout[-3000:] + run.stderr[-3000:]
+    # setuptools' warnings about our own packaging files fail the test; its deprecations of its
+    # own (a newer release on a fresh machine) are printed only.
+    output = run.stdout + run.stderr
+    if "!!" in output:
+        print("setuptools warned:\n" + output[-3000:])
+        ours = [line for line in output.splitlines() if re.search(r"pyproject\.toml|setup\.py|MANIFEST\.in", line)
+                and re.search(r"(?i)warn|deprecat", line)]
+        assert not ours, "setuptools warned about our packaging files:\n" + "\n".join(ours)
     wheels, sdists = list(out.glob("*.whl")), list(out.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, list(out.iterdir())
     return Dist(wheels[0], sdists[0])
