@@ -239,3 +239,44 @@ def test_real_tiny_en_dictation_comes_out_in_the_models_punctuation(model_file, 
     assert words_of(ours) == words_of(whispers) or wer(whispers, ours).wer <= 0.12
     print(f"typed: {ours!r}; Whisper: {whispers!r}")
 
+
+
+@pytest.mark.slow
+def test_real_tiny_en_types_the_first_utterance_while_the_second_is_spoken(model_file, tmp_path) -> None:
+    """Toggle dictation of two sentences with a pause between: with Whisper's real word times the
+    first utterance is typed (punctuated) during the pause or the second sentence, not held to the
+    end; nothing typed is taken back and the words are what was said."""
+    from tests.support.real_models import tiny_en_ct2
+    from tests.support.wer import score as wer
+    from tests.test_controller_real import speak
+
+    first, second = "the children walked to school along the river", "she opened the window and looked at the garden"
+    a, b = speak(first, tmp_path), speak(second, tmp_path)
+    gap = np.zeros(int(1.5 * 16_000), np.float32)
+    audio = np.concatenate([gap[:16_000], a, gap, b, gap])
+    audio += np.random.default_rng(1).normal(0, 3e-4, audio.size).astype(np.float32)
+    second_ends = 16_000 + a.size + gap.size + b.size
+    c = config_mod.load()
+    c.engine.compute_type, c.engine.device = "int8", "cpu"
+    c.punctuation.enabled, c.punctuation.apply_live, c.punctuation.model_path = True, True, str(model_file)
+    src, sink, events = PacedSource(c.audio.preroll_s), RecordingSink(), Events()
+    ctl = Controller(c, engine_name="faster-whisper", model=str(tiny_en_ct2()), language="en", sink=sink,
+                     source_factory=lambda: src)
+    ctl.subscribe(events)
+    typed_by_then: list[str] = []
+    try:
+        ctl.start()
+        events.wait_state(State.IDLE, timeout_s=60)
+        src.play(audio, speed=1.0, marks={
+            sample(0.5): lambda: ctl.submit(Command(CommandKind.START)),
+            second_ends: lambda: typed_by_then.append(sink.text),
+            audio.size - 1600: lambda: ctl.submit(Command(CommandKind.STOP))})
+        events.wait_state(State.IDLE, after=events.states.index(State.LISTENING), timeout_s=60)
+        wait_until(lambda: sink.text.endswith(" "), 30)
+    finally:
+        ctl.shutdown(timeout_s=10)
+    typed = sink.text
+    assert all(delete == 0 for delete, _ in sink.calls)
+    assert wer(f"{first} {second}", typed).wer <= 0.15, typed
+    assert wer(first, typed_by_then[0]).wer <= 0.2, (typed_by_then, typed)  # the first one was out already
+    assert typed[0].isupper() and typed.rstrip()[-1] in ".?!…", typed
