@@ -329,3 +329,24 @@ def test_cancel_in_the_middle_of_a_long_file_with_real_weights(cfg, tmp_path):
     finally:
         q.close()
         worker.close(5)
+
+
+def test_a_fallback_chain_records_the_engine_that_served(cfg, tmp_path):
+    from dictate.engines.fallback import Candidate, EngineUnavailableError, FallbackEngine
+    from dictate.loader import LoadingEngine
+
+    class Down:
+        def transcribe(self, audio, options):
+            raise EngineUnavailableError("server unreachable")
+
+    chain = FallbackEngine([Candidate("remote", Down), Candidate("local-tones", ToneEngine)])
+    worker = EngineWorker(LoadingEngine(lambda: chain).start())
+    q = FileQueue(cfg, worker=worker, engine_name="remote", model="whisper-1")
+    try:
+        [job] = q.add([write_audio(tmp_path / "a.wav", tone(440, 1.0, RATE), RATE)], JobOptions(formats=("json",)))
+        assert q.wait(30) and job.state == JobState.DONE, job.error
+        assert json.loads((tmp_path / "a.json").read_text())["engine"] == "local-tones"
+        assert History(cfg.paths.history_db).get(job.history_id).engine == "local-tones"
+    finally:
+        q.close()
+        worker.close(2)
