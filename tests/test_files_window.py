@@ -77,6 +77,13 @@ def close(window: FilesWindow) -> None:
     window._test_worker.close(timeout_s=2)
 
 
+def shown(qtbot, window: FilesWindow, job, label: str) -> None:
+    """Wait until the table shows `job` as `label` (the queue's updates reach the GUI posted)."""
+    def there() -> bool:
+        return job.id in window._rows and window.table.item(window.row_of(job), 1).text() == label
+    qtbot.waitUntil(there, timeout=30_000)
+
+
 def drop(window: FilesWindow, paths: list[Path]) -> None:
     """A drop as Qt delivers it from another application: file URLs in the mime data."""
     mime = QMimeData()
@@ -106,6 +113,8 @@ def test_dropped_files_and_folders_are_transcribed_named_apart_exported_and_kept
         assert [j.path.name for j in jobs] == ["speech.mp3", "speech.flac", "take.ogg"]
         qtbot.waitUntil(lambda: all(j.finished for j in jobs), timeout=30_000)
         assert [j.state for j in jobs] == [JobState.DONE] * 3, [j.error for j in jobs]
+        for j in jobs:
+            shown(qtbot, window, j, "Done")
         assert sorted(p.name for p in out.iterdir()) == sorted(
             f"{n}.{f}" for n in ("speech.mp3", "speech.flac", "take") for f in ("txt", "srt", "vtt", "json"))
         assert (out / "speech.mp3.txt").read_text() == "440 Hz 660 Hz\n"
@@ -114,7 +123,6 @@ def test_dropped_files_and_folders_are_transcribed_named_apart_exported_and_kept
         # The results view: the selected file's segments with their times.
         window.table.selectRow(window.row_of(jobs[0]))
         assert window.results.toPlainText() == "[0:00:00.0 → 0:00:01.0] 440 Hz\n[0:00:01.0 → 0:00:02.0] 660 Hz"
-        assert window.table.item(0, 1).text() == "Done"
         assert window.table.cellWidget(0, 2).value() == 1000
         window.copy_button.click()
         assert QGuiApplication.clipboard().text() == "440 Hz 660 Hz"
@@ -148,6 +156,7 @@ def test_progress_comes_from_segments_with_elapsed_and_eta(qtbot, cfg, tmp_path)
         assert job.state == JobState.DONE
         assert len(set(fractions)) >= 3, fractions  # moved on segment by segment, not all at the end
         assert all(e is not None and e >= 0 for e in etas)
+        shown(qtbot, window, job, "Done")
         assert window.table.item(0, 3).text() not in ("", "–")
     finally:
         close(window)
@@ -169,8 +178,8 @@ def test_cancel_mid_file_ends_the_job_at_once_and_writes_nothing(qtbot, cfg, tmp
         print(f"cancel took {took * 1000:.0f} ms")
         assert long_job.state == JobState.CANCELLED
         assert long_job.fraction < 0.5  # it did not just finish
+        shown(qtbot, window, long_job, "Cancelled")
         assert not window.table.cellWidget(window.row_of(long_job), 5).isEnabled()
-        assert window.table.item(window.row_of(long_job), 1).text() == "Cancelled"
         # The next file runs once the engine has dropped the cancelled one.
         qtbot.waitUntil(lambda: next_job.finished, timeout=30_000)
         assert next_job.state == JobState.DONE
@@ -206,6 +215,7 @@ def test_options_per_job_and_an_existing_file_is_kept(qtbot, cfg, tmp_path):
         [kept] = window.add_paths([wav])
         qtbot.waitUntil(lambda: kept.finished, timeout=30_000)
         assert kept.state == JobState.FAILED
+        shown(qtbot, window, kept, "Failed")
         assert "a.txt exists; not replaced (tick “Replace existing files” to replace it)" in kept.error
         assert (tmp_path / "a.txt").read_text() == "mine\n" and not (tmp_path / "a.srt").exists()
         assert window.table.item(0, 1).toolTip() == kept.error
