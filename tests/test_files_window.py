@@ -359,3 +359,19 @@ def test_a_fallback_chain_records_the_engine_that_served(cfg, tmp_path):
     finally:
         q.close()
         worker.close(2)
+
+
+def test_dictate_files_without_a_desktop_says_what_to_do_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, dictate_env
+
+    env = dictate_env()
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(name, None)
+    run = subprocess.run([sys.executable, "-m", "dictate", "files", str(tmp_path)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.count("\n") == 1 and "for the files window" in run.stderr
+    assert "`dictate transcribe FILE`" in run.stderr and "Traceback" not in run.stderr
