@@ -31,7 +31,7 @@ from dictate.batch import (FileCancelled, FileTranscript, OutputConflict, check_
                            output_names, output_targets, remember, served_by, write_outputs)
 from dictate.config import Config
 from dictate.engines import iter_segments
-from dictate.errors import DictateError
+from dictate.errors import DictateError, EngineError
 from dictate.types import SAMPLE_RATE_HZ, Segment, TranscribeOptions
 from dictate.worker import EngineWorker, Priority
 
@@ -156,6 +156,39 @@ class SegmentTap:
     def __getattr__(self, name: str) -> Any:
         # live_prompt, active_name, model_path: whatever the engine behind says
         return getattr(self.__dict__["_engine"], name)
+
+
+class BuiltOnEngineThread:
+    """An engine built by its first job, on the worker's own thread. Why not a loader thread:
+    CTranslate2 (OpenMP) keeps its thread pool with the thread that first used it, and with Qt in
+    the process a model built on a thread that then exited ran 7-17 times slower here (60 s of
+    speech on tiny.en: 40-106 s instead of 6 s); on the thread that keeps it, it runs at full speed."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._engine: Any = None
+
+    def _get(self) -> Any:
+        if self._engine is None:
+            try:
+                self._engine = self._factory()
+            except EngineError:
+                raise
+            except DictateError as exc:  # a missing model: the job fails with that one line
+                raise EngineError(str(exc)) from exc
+        return self._engine
+
+    def transcribe(self, audio, options: TranscribeOptions) -> list[Segment]:
+        return list(self.transcribe_iter(audio, options))
+
+    def transcribe_iter(self, audio, options: TranscribeOptions):
+        yield from iter_segments(self._get(), audio, options)
+
+    def __getattr__(self, name: str) -> Any:
+        engine = self.__dict__.get("_engine")
+        if engine is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(engine, name)
 
 
 _tap_lock = threading.Lock()
@@ -351,10 +384,9 @@ class FileQueue:
 
     def _new_worker(self, engine: str | None, model: str | None) -> EngineWorker:
         from dictate.controller import make_engine_factory
-        from dictate.loader import LoadingEngine
 
-        loader = LoadingEngine(make_engine_factory(self.cfg, engine, model)).start()
-        return EngineWorker(loader, name=f"dictate-engine-files-{len(self._own_workers) + 1}")
+        return EngineWorker(BuiltOnEngineThread(make_engine_factory(self.cfg, engine, model)),
+                            name=f"dictate-engine-files-{len(self._own_workers) + 1}")
 
     def _finish(self, job: FileJob, state: str, error: str | None = None) -> None:
         if job.finished:
