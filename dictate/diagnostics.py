@@ -161,7 +161,12 @@ def check_hotkeys(cfg: Config) -> list[Check]:
     from dictate import hotkeys
     from dictate.errors import DictateError
 
+    import os
+
     feature = "global hotkeys"
+    # Required when configured, or when this desktop has a hotkey backend (then the chord must
+    # work); a desktop without one (Wayland, no portal) has the desktop's own shortcuts instead.
+    desktop = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     required = cfg.hotkeys.backend not in ("auto", "none")
     try:
         bindings = hotkeys.HotkeyBindings(cfg.hotkeys.dictate, cfg.hotkeys.cancel or None)
@@ -173,6 +178,7 @@ def check_hotkeys(cfg: Config) -> list[Check]:
     if not found.available:
         detail = found.reason if "push-to-talk" in found.reason else f"{found.reason}; push-to-talk impossible"
         return [Check("hotkeys", False, detail, found.fix, required=required, feature=feature)]
+    required = required or (desktop and cfg.hotkeys.backend != "none")
     chords = f"{dictate_chord} ({cfg.hotkeys.mode})" + (f", cancel {cancel_chord}" if cancel_chord else "")
     ptt = "push-to-talk works" if found.push_to_talk else "push-to-talk impossible here (use toggle)"
     if found.backend == "x11":

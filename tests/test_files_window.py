@@ -218,7 +218,9 @@ def test_options_per_job_and_an_existing_file_is_kept(qtbot, cfg, tmp_path):
         shown(qtbot, window, kept, "Failed")
         assert "a.txt exists; not replaced (tick “Replace existing files” to replace it)" in kept.error
         assert (tmp_path / "a.txt").read_text() == "mine\n" and not (tmp_path / "a.srt").exists()
-        assert window.table.item(0, 1).toolTip() == kept.error
+        # The row is updated from the queue's thread through the event loop: wait for it.
+        qtbot.waitUntil(lambda: window.table.item(0, 1) is not None and window.table.item(0, 1).toolTip() == kept.error,
+                        timeout=10_000)
         # Another engine for the next file (a module:attribute one), another language, replace on.
         window.engine_box.setCurrentText("tests.support.tone_engine:make")
         window.language_edit.setText("de")

@@ -183,7 +183,8 @@ def doctor_hotkeys(env: dict[str, str]) -> list[str]:
 
 def test_doctor_on_wayland_without_and_with_the_portal(bus: str) -> None:
     line, fix = doctor_hotkeys(wayland_env(bus))
-    assert line.startswith("FAIL") and "push-to-talk is impossible" in line, line
+    # A warning, not a failure: the desktop's own shortcuts can run `dictate toggle` instead.
+    assert line.startswith("warn") and "push-to-talk is impossible" in line, line
     assert "fix: bind `dictate toggle`" in fix
     proc = start_portal(bus)
     try:

@@ -5,6 +5,7 @@ server is in test_app.py."""
 
 from __future__ import annotations
 
+import gc
 import importlib.resources
 import os
 import subprocess
@@ -155,12 +156,17 @@ def test_many_events_leave_pythons_true_and_false_alone(qtbot, bridge, controlle
     events = [Event(EventKind.LEVEL, {"dbfs": -30.0}), Event(EventKind.STATE, {"state": "idle"})] * 1000
     controller.publish_from_thread(*events[:10])
     qtbot.waitUntil(lambda: len(got) == 10)
-    before = sys.getrefcount(True), sys.getrefcount(False)
-    controller.publish_from_thread(*events)
-    qtbot.waitUntil(lambda: len(got) == 10 + len(events), timeout=30_000)
-    after = sys.getrefcount(True), sys.getrefcount(False)
-    # The defect loses one reference per event (2000 here); other threads of a long test run hold
-    # and drop a few hundred at most meanwhile.
+    # The defect loses one reference per event (2000 here). Garbage from earlier tests, collected
+    # meanwhile, also drops references to True and False: no collection while measuring.
+    gc.collect()
+    gc.disable()
+    try:
+        before = sys.getrefcount(True), sys.getrefcount(False)
+        controller.publish_from_thread(*events)
+        qtbot.waitUntil(lambda: len(got) == 10 + len(events), timeout=30_000)
+        after = sys.getrefcount(True), sys.getrefcount(False)
+    finally:
+        gc.enable()
     assert abs(after[0] - before[0]) < 500 and abs(after[1] - before[1]) < 500, (before, after)
 
 
