@@ -214,7 +214,10 @@ def test_installed_tray_app_starts_under_xvfb_with_its_icon(venv: Venv, xserver_
                     if name == "dictate" and x.viewable(wid):
                         return wid
             return None
-        wid = wait_for(icon, 60, 0.05, "the tray icon")
+        try:
+            wid = wait_for(icon, 60, 0.05, "the tray icon")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the app's log:\n{log()[-3000:]}") from None
 
         def status():
             assert proc.poll() is None, f"the app exited ({proc.returncode}):\n{log()}"
