@@ -175,3 +175,21 @@ def test_tray_tooltip_shows_the_note_running_time():
     assert tooltip(s, now=165.0) == "dictate — Recording a long note (01:05)"
     s.set_state("idle")
     assert "(" not in tooltip(s, now=200.0).splitlines()[0]
+
+
+def test_a_correction_saved_in_the_note_window_becomes_a_training_pair(qtbot, note):
+    """With [dataset] collect_corrections on, the window's Save keeps the note's audio and the
+    corrected text as a pair, as `dictate history edit` does."""
+    from dictate.dataset import list_pairs
+
+    cfg, note_id = note
+    cfg.dataset.collect_corrections = True
+    w = NoteWindow(cfg, note_id)
+    qtbot.addWidget(w)
+    w.editor.selectAll()
+    qtbot.keyClicks(w.editor, "The old lighthouse keeper walked along the rocky shore.")
+    w.save()
+    [pair] = list_pairs(cfg)
+    assert pair.text == "The old lighthouse keeper walked along the rocky shore."
+    assert pair.id == f"note-{note_id}"
+    assert "training pair" in w.message.text()

@@ -172,16 +172,21 @@ class NoteWindow(QWidget):
     def save(self) -> None:
         if not self.editor.document().isModified():
             return
-        from dictate.note_text import save_text
+        from dictate.dataset import edit_entry
 
         try:
-            save_text(self.cfg, self.entry_id, self.editor.toPlainText())
+            # The one path for a corrected text: a revision, note.md, and a training pair when
+            # the user collects corrections ([dataset] collect_corrections).
+            result = edit_entry(self.cfg, self.entry_id, self.editor.toPlainText())
         except DictateError as exc:
             self.message.setText(f"Not saved: {exc}")
             return
         revisions = len(self._history.revisions(self.entry_id))
         self.reload()
-        self.message.setText(f"Saved; the earlier text is kept ({revisions} revision{'s' * (revisions != 1)}).")
+        pair = " and kept as a training pair" if result.pair is not None else ""
+        notice = f" ({result.notice})" if result.notice else ""
+        self.message.setText(f"Saved{pair}; the earlier text is kept "
+                             f"({revisions} revision{'s' * (revisions != 1)}).{notice}")
 
     def play(self) -> None:
         path = self.entry.audio_path if self.entry else None
