@@ -377,3 +377,23 @@ def test_dictate_files_without_a_desktop_says_what_to_do_in_one_line(tmp_path):
     assert run.returncode == 1
     assert run.stderr.count("\n") == 1 and "for the files window" in run.stderr
     assert "`dictate transcribe FILE`" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_each_finished_file_is_announced_once_with_its_outcome(qtbot, cfg, tmp_path):
+    """The app notifies the desktop from this hook: once per file, done or failed, on the GUI thread."""
+    gui = threading.current_thread()
+    seen: list[tuple[str, str, bool]] = []
+    window = files_window(qtbot, cfg, ToneEngine(),
+                          on_finished=lambda job: seen.append((job.path.name, job.state,
+                                                               threading.current_thread() is gui)))
+    try:
+        good = write_audio(tmp_path / "good.wav", tone(440, 1.0, RATE), RATE)
+        bad = tmp_path / "bad.wav"
+        bad.write_bytes(b"not audio at all")
+        jobs = window.add_paths([good, bad])
+        qtbot.waitUntil(lambda: len(seen) == 2, timeout=30_000)
+        qtbot.wait(300)  # later updates of a finished job announce nothing more
+        assert sorted(seen) == [("bad.wav", JobState.FAILED, True), ("good.wav", JobState.DONE, True)]
+        assert all(job.finished for job in jobs)
+    finally:
+        close(window)

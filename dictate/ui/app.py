@@ -255,9 +255,26 @@ class DesktopApp:
         if self.files_window is None:
             self.files_window = FilesWindow(self.cfg, worker=self.controller.worker,
                                             engine_name=self.controller.engine_name,
-                                            model=self.controller.model_name, language=self.opts.language)
+                                            model=self.controller.model_name, language=self.opts.language,
+                                            on_finished=self._on_file_finished)
         _bring_up(self.files_window)
         log.info("ui: files window shown")
+
+    def _on_file_finished(self, job) -> None:
+        """A desktop notification when a file is done or failed (not for a cancel: the user did it)."""
+        from dictate.filejobs import JobState
+
+        window = self.files_window
+        if job.state == JobState.CANCELLED or (window is not None and window.isActiveWindow()):
+            return
+        show = ("Show", lambda: _bring_up(self.files_window))
+        if job.state == JobState.DONE:
+            where = ", ".join(p.name for p in job.outputs) or "the history"
+            log.info("ui: file transcribed: %s", job.path.name)
+            self.notifier.notify("dictate: file transcribed", f"{job.path.name} -> {where}", action=show)
+        else:
+            log.info("ui: file failed: %s: %s", job.path.name, job.error)
+            self.notifier.notify("dictate: a file failed", f"{job.path.name}: {job.error}", error=True, action=show)
 
     def open_history_window(self) -> None:
         from dictate.notes import WorkerEngine

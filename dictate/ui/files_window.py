@@ -55,10 +55,12 @@ class FilesWindow(QWidget):
     def __init__(self, cfg: Config, *, worker: Any = None, engine_name: str | None = None, model: str | None = None,
                  language: str | None = None, formats: Sequence[str] | None = None, out_dir: Path | None = None,
                  keep_history: bool = True, base_options: Any = None, quit_on_close: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 on_finished: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cfg = cfg
         self.quit_on_close = quit_on_close
+        self.on_finished = on_finished  # job -> None, on the GUI thread, once per finished job
+        self._announced: set[int] = set()
         self.setObjectName("dictate-files")
         self.setWindowTitle("Transcribe files — dictate")
         self.setAcceptDrops(True)
@@ -263,6 +265,10 @@ class FilesWindow(QWidget):
             self.table.selectRow(row)
         if self.table.currentRow() == row:
             self._show_selected()
+        if job.finished and job.id not in self._announced:
+            self._announced.add(job.id)
+            if self.on_finished is not None:
+                self.on_finished(job)
 
     def _add_row(self, job: FileJob) -> None:
         row = self.table.rowCount()
