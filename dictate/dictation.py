@@ -331,6 +331,7 @@ class Dictation:
         if self._punctuator is not None:
             if self._held and commit.words[0].start_s - self._held[-1].end_s >= UTTERANCE_GAP_S:
                 self._type(self._punctuated(final=False))  # a pause before these words: the last utterance is over
+        if self._punctuator is not None:  # (still: the model may just have failed, and words must not wait for it)
             self._held.extend(commit.words)
             if commit.reason != "agreement":  # the utterance (or a piece closed at a pause) is complete
                 self._type(self._punctuated(final=False))

@@ -71,7 +71,7 @@ class App:
     def send(self, command: str) -> dict:
         return ipc.request(Paths.default(), {"command": command}, timeout_s=5.0)
 
-    def wait_state(self, state: str, timeout_s: float = 20.0) -> dict:
+    def wait_state(self, state: str, timeout_s: float = 60.0) -> dict:
         def check():
             assert self.proc.poll() is None, f"the app exited ({self.proc.returncode}):\n{self.log}"
             s = self.status()

@@ -233,7 +233,10 @@ def test_real_tiny_en_dictation_comes_out_in_the_models_punctuation(model_file, 
     whispers = "".join(s.text for s in engine.transcribe(audio, TranscribeOptions(language="en"))).strip()
     ours = sink.text.rstrip(" ")
     model = kjv[0]
-    assert wer(sentence, ours).wer <= 0.12, ours
+    # The words are tiny.en's (live windows can mishear a phrase: "that Walker's wagers" for "let
+    # the waters" once); what this test checks is the punctuation laid over them, below.
+    heard = wer(sentence, ours)
+    assert heard.wer <= 0.3 and heard.deletions <= 1, ours
     assert model.punctuate_text(ours) == ours, (ours, whispers)  # the model's own punctuation of these words
     assert model.punctuate_text(whispers) != whispers, whispers  # ... which is not Whisper's
     assert words_of(ours) == words_of(whispers) or wer(whispers, ours).wer <= 0.12
