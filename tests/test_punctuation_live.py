@@ -239,7 +239,7 @@ def test_real_tiny_en_dictation_comes_out_in_the_models_punctuation(model_file, 
     assert heard.wer <= 0.3 and heard.deletions <= 1, ours
     assert model.punctuate_text(ours) == ours, (ours, whispers)  # the model's own punctuation of these words
     assert model.punctuate_text(whispers) != whispers, whispers  # ... which is not Whisper's
-    assert words_of(ours) == words_of(whispers) or wer(whispers, ours).wer <= 0.12
+    assert words_of(ours) == words_of(whispers) or wer(whispers, ours).wer <= 0.25  # live vs whole: a phrase apart
     print(f"typed: {ours!r}; Whisper: {whispers!r}")
 
 
