@@ -241,6 +241,10 @@ class Controller:
     def start(self) -> "Controller":
         """Start the controller thread; the model loads in the background (state "loading")."""
         self._started = True
+        # Imported here, on the caller's thread: importing the output package on the controller's
+        # thread while the caller imports the hotkeys (which share dictate.output.modifiers) made
+        # Python's import lock report a deadlock and end the controller thread.
+        import dictate.output  # noqa: F401
         self.loader.start(on_done=lambda loader: self._queue.put(_Msg("loaded")))
         self._thread.start()
         return self
