@@ -41,9 +41,9 @@ def run_learn(args: argparse.Namespace) -> int:
     if not learned.terms:
         err("no names or terms found that you write often and Whisper does not know")
         return 0
-    print(f"{'term':<28}{'times':>7}{'paragraphs':>12}")
+    sys.stdout.write(f"{'term':<28}{'times':>7}{'paragraphs':>12}\n")
     for t in learned.terms:
-        print(f"{t.text:<28}{t.count:>7}{t.paragraphs:>12}")
+        sys.stdout.write(f"{t.text:<28}{t.count:>7}{t.paragraphs:>12}\n")
     sys.stdout.flush()
     apply = args.apply
     if not apply and sys.stdin.isatty():
@@ -62,7 +62,7 @@ def run_learn(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     cfg = config_mod.load()
     for word in cfg.engine.hotwords:
-        print(word)
+        sys.stdout.write(f"{word}\n")
     if not cfg.engine.hotwords:
         err("no vocabulary yet; `dictate vocabulary learn FOLDER` finds it in your writing")
     return 0
