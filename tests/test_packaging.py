@@ -200,8 +200,9 @@ def test_installed_tray_app_starts_under_xvfb_with_its_icon(venv: Venv, xserver_
     cfg = Paths.default().config_file
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text('[output]\nbackend = "stdout"\n[ui]\nsounds = false\n')
-    env = {**x.env, **virtual_mic.env}
-    env.pop("QT_QPA_PLATFORM", None)
+    # The real xcb plugin: the Qt unit tests leave QT_QPA_PLATFORM=offscreen in os.environ, which
+    # venv.env() would otherwise carry into the app (and offscreen has no tray).
+    env = {**x.env, **virtual_mic.env, "QT_QPA_PLATFORM": "xcb"}
     err = (tmp_path / "app.err").open("w")
     proc = subprocess.Popen([str(venv.dictate), "-v", "--model", str(tiny_en_ct2()), "--language", "en"],
                             cwd=venv.work, env=venv.env(env), stdout=subprocess.DEVNULL, stderr=err)
