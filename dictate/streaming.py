@@ -65,6 +65,7 @@ class StreamingParams:
     target_busy: float = 0.75  # engine time per second of audio the pace aims at
     trim_at_s: float = 10.0  # trim at a pause after the committed words once the buffer is longer
     context_s: float = 4.0  # committed speech kept at the buffer start as context for the next window
+    final_window_s: float = 8.0  # the last window's length, context included, where a pause allows
     stall_s: float = 16.0  # no agreement this long: commit the last hypothesis' finished segments
     max_window_s: float = 25.0  # hard limit on a window, safely under Whisper's 30 s
     no_speech_threshold: float = 0.6
@@ -301,9 +302,7 @@ class StreamingSession:
             if not speech and not self._hyp:
                 self.done = True
                 return None
-            # The wait after stop is this window's: it holds the uncommitted tail and no context,
-            # so it does not grow with the length of what was said before.
-            self._trim_after_committed(tight=True)
+            self._trim_for_final()
             return self._make_window(final=True)
         if not speech:
             self._drop_silence()
@@ -407,6 +406,25 @@ class StreamingSession:
         else:
             return
         self._trim_heard(cut)
+
+    def _trim_for_final(self) -> None:
+        """The last window holds the uncommitted tail and, up to final_window_s in all, the speech
+        before it as context, from a pause. The wait after stop is this window's, so it stays flat
+        in the length of what was said before. Cut right after the committed words with no pause
+        there, tiny.en heard "the morning" for "and the evening and the morning" (the words heard
+        again of the committed ones are matched away by text)."""
+        p = self.params
+        if self.buffer_s <= p.final_window_s or not self.committed:
+            if self.buffer_s > p.final_window_s:
+                self._trim_after_committed(tight=True)
+            return
+        nxt = self._hyp[0] if self._hyp else None
+        hi = min(self._committed_end, _mid(nxt)) if nxt is not None else self._committed_end
+        pauses = self._pauses(self.duration_s - p.final_window_s, hi)
+        if pauses:
+            self._trim_heard(sum(pauses[0]) / 2)
+        else:
+            self._trim_after_committed(tight=True)
 
     def _trim_heard(self, cut: float) -> None:
         """Trim at `cut` only if no unheard speech lies before it (word times can be off by a
