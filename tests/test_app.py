@@ -241,6 +241,28 @@ def test_no_tray_window_stands_in_under_xvfb(xserver, virtual_mic, app_config, t
         app.stop()
 
 
+def test_a_tray_that_appears_after_start_takes_the_app_in(xserver, virtual_mic, app_config, tmp_path):
+    """Started before the desktop's panel (as autostart can be): the stand-in window shows, and when
+    a tray host starts later the app moves into it: the window goes, the icon comes, and it works."""
+    x = xserver
+    app = App(x, tmp_path, "--engine", TONE, env=virtual_mic.env)
+    try:
+        win = max(wait_for(lambda: app.visible_windows() or None, 15, 0.05, "the stand-in window"))
+        app.wait_state("idle")
+        assert "ui: no tray (" in app.log
+        with x.tray():
+            icon = app.tray_icon(15)
+            wait_for(lambda: win not in app.visible_windows() or None, 10, 0.05, "the stand-in window to go")
+            assert "ui: a system tray appeared: moved into it" in app.log
+            click(x, icon, 1)  # left click toggles dictation, as on any tray icon
+            app.wait_state("listening", 10)
+            assert app.send("cancel")["ok"]
+            app.wait_state("idle", 10)
+            assert app.proc.poll() is None  # the window going did not quit the app
+    finally:
+        assert app.stop() == 0
+
+
 def test_an_error_shows_in_the_icon_and_a_notification_with_the_action(xserver_with_tray, app_config, tmp_path):
     """No sound server at all: the microphone cannot open. The app still starts, the icon turns to
     the error state and a balloon says what to do."""

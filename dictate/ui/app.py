@@ -49,6 +49,7 @@ NO_DESKTOP = ("no desktop session (DISPLAY and WAYLAND_DISPLAY are unset) for th
               "or `dictate --help`")
 
 # Qt platforms that draw without a display server (tests, VNC); any other needs X11 or Wayland.
+TRAY_RECHECK_MS = 2000  # how often the stand-in window looks for a tray that appeared later
 _SERVERLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs", "minimalegl", "vkkhrdisplay")
 
 
@@ -135,7 +136,7 @@ class DesktopApp:
     def _build_shell(self, app) -> None:
         from dictate.ui.bridge import Bridge
         from dictate.ui.sounds import CuePlayer
-        from dictate.ui.tray import Actions, ShellState, create_shell, state_icon
+        from dictate.ui.tray import Actions, ShellState, TrayShell, create_shell, state_icon
         from dictate.ui import resources
 
         app.setWindowIcon(state_icon(resources.APP_ICON))
@@ -169,6 +170,35 @@ class DesktopApp:
         self.bridge.note_ready.connect(self._on_note_ready)
         self.bridge.show_requested.connect(self._on_show_requested)
         self.bridge.quit_requested.connect(app.quit)
+        if self.opts.tray is None and not isinstance(self.shell, TrayShell):
+            self._watch_for_tray(app)
+
+    def _watch_for_tray(self, app) -> None:
+        """Started before the desktop's panel (autostart does that), the app finds no tray: look
+        again every TRAY_RECHECK_MS and move from the stand-in window into the tray once it is there."""
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QSystemTrayIcon
+
+        from dictate.ui.tray import TrayShell
+
+        def check() -> None:
+            if not QSystemTrayIcon.isSystemTrayAvailable():
+                return
+            timer.stop()
+            old = self.shell
+            self.shell = TrayShell(self.bridge, old.actions, old.model)
+            self.shell.desktop_notify = old.desktop_notify
+            self.notifier.shell = self.shell
+            old.hide()
+            old.window.deleteLater()
+            old.deleteLater()  # its signal connections go with it
+            self.shell.show()
+            log.info("ui: a system tray appeared: moved into it")
+
+        timer = QTimer(app)
+        timer.setInterval(TRAY_RECHECK_MS)
+        timer.timeout.connect(check)
+        timer.start()
 
     def _handle_ipc(self, message: dict) -> dict:
         """IPC thread: the controller answers; `dictate quit` also ends the Qt loop."""
