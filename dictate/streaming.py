@@ -181,7 +181,8 @@ class StreamingSession:
         base = options or TranscribeOptions()
         # Live windows are short and many: one greedy temperature (a fallback cascade can take
         # 20-30 s on one window) and a token limit in proportion to the window, set per window.
-        self._options = dataclasses.replace(base, word_timestamps=True, vad_filter=False, temperature=0.0)
+        self._options = dataclasses.replace(base, word_timestamps=True, vad_filter=False, temperature=0.0,
+                                            single_pass=True)
         self._audio = _Audio()
         self._vad = vad.FrameVad(self.params.vad_aggressiveness)
         self._flags = bytearray()  # one speech flag per 30 ms frame since the start

@@ -70,6 +70,9 @@ class TranscribeOptions:
     max_new_tokens: int | None = None
     batch_size: int = 0  # > 1: faster-whisper's batched pipeline for long files
     task: str = "transcribe"  # or "translate" (to English)
+    # A window under 30 s decoded in one pass (live windows): no second pass over what follows the
+    # last word, which the next window hears anyway. Engines without such a pass ignore it.
+    single_pass: bool = False
     # Engine-specific extras that the protocol does not name (passed through untouched).
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 

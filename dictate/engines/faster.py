@@ -60,6 +60,7 @@ class FasterWhisperEngine:
                 raise ModelError(f"cannot load faster-whisper model {self.model_path}: {exc}") from exc
             self._fall_back_to_cpu(exc)
         self._batched = None
+        self._single_pass_ok = True
         log.info("faster-whisper: %s on %s/%s", self.model_path, self.device, self.compute_type)
 
     def _fall_back_to_cpu(self, exc: BaseException) -> None:
@@ -103,6 +104,16 @@ class FasterWhisperEngine:
 
     def _segments(self, audio: NDArray[np.float32], options: TranscribeOptions, kwargs: dict,
                   batched: bool) -> Iterator[Segment]:
+        if options.single_pass and not batched and self._single_pass_ok and audio.size < WINDOW_S * SAMPLE_RATE_HZ:
+            try:
+                segments = self._single_pass(audio, kwargs)
+            except (AttributeError, TypeError) as exc:  # faster-whisper's internals moved
+                log.warning("faster-whisper: one-pass decoding is not available in this version (%s); "
+                            "using transcribe()", exc)
+                self._single_pass_ok = False
+            else:
+                yield from segments
+                return
         if batched:
             segments, _info = self._pipeline().transcribe(audio, batch_size=options.batch_size,
                                                           clip_timestamps=self._clips(audio, options), **kwargs)
@@ -111,6 +122,49 @@ class FasterWhisperEngine:
         duration = audio.size / SAMPLE_RATE_HZ
         for seg in segments:  # a lazy generator: decoding happens as we iterate
             yield _convert(seg).clamped(duration)
+
+    def _single_pass(self, audio: NDArray[np.float32], kwargs: dict) -> list[Segment]:
+        """One encoder and one decoder pass over a window under 30 s. WhisperModel.transcribe()
+        with word timestamps seeks back to the last word's end and decodes what follows it once
+        more, encoder included: measured 0.97 s instead of 0.56 s on a 3.6 s live window. The steps
+        are faster-whisper's own (prompt, fallback, segment split, word alignment), run once."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        m = self._model
+        lazy, info = m.transcribe(audio, **kwargs)  # its options (and language); nothing decoded yet
+        lazy.close()
+        opts = info.transcription_options
+        tokenizer = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task=kwargs["task"], language=info.language)
+        features = m.feature_extractor(audio)
+        frames = min(m.feature_extractor.nb_max_frames, features.shape[-1] - 1)
+        encoder_output = m.encode(pad_or_trim(features[:, :frames]))
+        previous = (tokenizer.encode(" " + opts.initial_prompt.strip()) if isinstance(opts.initial_prompt, str)
+                    else list(opts.initial_prompt or []))
+        prompt = m.get_prompt(tokenizer, previous, without_timestamps=opts.without_timestamps, prefix=opts.prefix,
+                              hotwords=opts.hotwords)
+        result, avg_logprob, _temperature, ratio = m.generate_with_fallback(encoder_output, prompt, tokenizer, opts)
+        if (opts.no_speech_threshold is not None and result.no_speech_prob > opts.no_speech_threshold
+                and not (opts.log_prob_threshold is not None and avg_logprob > opts.log_prob_threshold)):
+            return []  # transcribe() skips such a window too
+        window_s = frames * m.feature_extractor.time_per_frame
+        current, _seek, _single = m._split_segments_by_timestamps(
+            tokenizer=tokenizer, tokens=result.sequences_ids[0], time_offset=0.0, segment_size=frames,
+            segment_duration=window_s, seek=0)
+        if opts.word_timestamps:
+            m.add_word_timestamps([current], tokenizer, encoder_output, frames, opts.prepend_punctuations,
+                                  opts.append_punctuations, last_speech_timestamp=0.0)
+        out = []
+        for seg in current:
+            text = tokenizer.decode(seg["tokens"])
+            if seg["start"] == seg["end"] or not text.strip():
+                continue
+            words = tuple(Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                          for w in seg.get("words") or ())
+            out.append(Segment(start_s=float(seg["start"]), end_s=float(seg["end"]), text=text, words=words,
+                               no_speech_prob=float(result.no_speech_prob), avg_logprob=float(avg_logprob),
+                               compression_ratio=float(ratio)).clamped(audio.size / SAMPLE_RATE_HZ))
+        return out
 
     def _pipeline(self):
         if self._batched is None:
