@@ -83,6 +83,12 @@ class _Msg:
     data: Any = None
 
 
+def _engine_key(cfg: Config) -> tuple:
+    """The [engine] settings the loaded engine depends on."""
+    e = cfg.engine
+    return (e.name, str(e.model), e.device, e.compute_type, e.threads, tuple(e.fallback), repr(cfg.remote))
+
+
 def make_engine_factory(cfg: Config, engine_name: str | None = None, model: str | None = None) -> Callable:
     """The engine the app runs on, with the [engine] fallback chain, built when called."""
     from dictate.commands.common import make_engine
@@ -209,6 +215,10 @@ class Controller:
         self.model_name = str(model or cfg.engine.model)
         self.options = live_options(cfg, language=language, beam_size=beam_size, max_new_tokens=max_new_tokens)
         self._language = language
+        self._live_overrides = dict(beam_size=beam_size, max_new_tokens=max_new_tokens)
+        self._cfg_language = cfg.engine.language
+        self._engine_given = engine_factory is not None
+        self._engine_cfg = _engine_key(cfg)  # what the loaded engine was built from
         self._source_factory = source_factory or self._default_source
         self._sink = sink
         self._sink_given = sink is not None
@@ -251,6 +261,12 @@ class Controller:
 
     def submit(self, command: Command) -> None:
         self._queue.put(command)
+
+    def reconfigure(self) -> None:
+        """The config object changed (the settings were saved): live options follow at once, for
+        the next dictation, and a changed engine or model loads in the background while the current
+        one keeps serving."""
+        self._queue.put(_Msg("reconfigure"))
 
     def request(self, command: Command, timeout_s: float = REPLY_TIMEOUT_S) -> tuple[bool, str]:
         """Submit and wait for the controller's one-line answer."""
@@ -397,6 +413,10 @@ class Controller:
             self._note_done(data)
         elif kind == "loaded":
             self._loaded()
+        elif kind == "reconfigure":
+            self._reconfigure()
+        elif kind == "replaced":
+            self._replaced(*data)
         elif kind == "problem":
             self._set_problem(data)
         self._update_state()
@@ -477,6 +497,30 @@ class Controller:
             self._set_problem(Problem("model", str(self.loader.error), ACTIONS["model"]))
         else:
             self._publish(Event(EventKind.NOTICE, {"message": "the model is ready"}))
+
+    def _reconfigure(self) -> None:
+        if self.cfg.engine.language != self._cfg_language:
+            self._language = None  # a language chosen in the settings wins over the one given at launch
+        self._cfg_language = self.cfg.engine.language
+        self.options = live_options(self.cfg, language=self._language, **self._live_overrides)
+        key = _engine_key(self.cfg)
+        if key == self._engine_cfg or self._engine_given:
+            return
+        self._engine_cfg = key
+        self.engine_name, self.model_name = self.cfg.engine.name, str(self.cfg.engine.model)
+        log.info("engine: loading %s (%s); the current one serves meanwhile", self.model_name, self.engine_name)
+        self._publish(Event(EventKind.NOTICE, {"message": f"loading the model {self.model_name}…"}))
+        self.loader.replace(make_engine_factory(self.cfg),
+                            lambda engine, error: self._queue.put(_Msg("replaced", (engine, error))))
+
+    def _replaced(self, engine: Any, error: Any) -> None:
+        if error is not None:
+            self._publish(Event(EventKind.ERROR, {"message": f"the new model did not load: {error}; the previous "
+                                                             "one is still in use", "action": ACTIONS["model"],
+                                                  "cause": "model"}))
+            return
+        self._clear_problem("model")
+        self._publish(Event(EventKind.NOTICE, {"message": f"the model {self.model_name} is ready"}))
 
     # --- the sink and the microphone ----------------------------------------------------------------
 

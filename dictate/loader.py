@@ -62,6 +62,31 @@ class LoadingEngine:
         if on_done is not None:
             on_done(self)
 
+    def replace(self, factory: Callable[[], Engine],
+                on_done: Callable[[Engine | None, DictateError | None], None]) -> None:
+        """Build another engine in the background (a model changed in the settings). The current
+        one serves until the new one is ready, and stays if it fails: `on_done(engine, None)` or
+        `on_done(None, error)`. A job running on the old engine finishes on it."""
+        def load() -> None:
+            t0 = time.monotonic()
+            try:
+                engine = factory()
+            except DictateError as exc:
+                log.error("model: %s (the current model stays)", exc)
+                on_done(None, exc)
+                return
+            except Exception as exc:  # a third-party engine's bug: one line, and the app stays up
+                log.exception("the engine failed to start")
+                on_done(None, EngineError(f"the engine failed to start: {exc}"))
+                return
+            self._engine, self.error = engine, None
+            self._ready.set()  # the first load may have failed: jobs waiting on it go on now
+            self.load_s = time.monotonic() - t0
+            log.info("model replaced in %.1f s", self.load_s)
+            on_done(engine, None)
+
+        threading.Thread(target=load, name="dictate-model-loader", daemon=True).start()
+
     @property
     def ready(self) -> bool:
         """Loading has ended (successfully or not)."""

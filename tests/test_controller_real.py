@@ -185,3 +185,37 @@ def test_microphone_lost_mid_dictation(real, tmp_path):
     assert score(SENTENCE, " ".join(typed)).wer <= 0.15, sink.text
     ok, message = ctl.request(Command(CommandKind.START))
     assert not ok and message  # no microphone now: said in one line
+
+
+def test_a_model_changed_in_the_settings_is_used_without_a_restart(real, ct2_model, tmp_path):
+    """The app starts on one model (random weights: no words) and the settings switch it to
+    tiny.en: the new model loads while the old one serves, and the next dictation is heard by it."""
+    cfg, mic, _make = real
+    cfg.engine.name, cfg.engine.model = "faster-whisper", str(ct2_model)
+    events, sink = Events(), RecordingSink()
+    ctl = Controller(cfg, language="en", sink=sink)
+    ctl.subscribe(events)
+    try:
+        ctl.start()
+        events.wait_state(State.IDLE, timeout_s=60)
+        assert str(ctl.loader.model_path) == str(ct2_model)
+        cfg.engine.model = str(tiny_en_ct2())  # what the settings dialog writes into the shared config
+        ctl.reconfigure()
+        wait_until(lambda: any("is ready" in n["message"] and str(tiny_en_ct2()) in n["message"]
+                               for n in events.of(EventKind.NOTICE)), 60)
+        assert str(ctl.loader.model_path) == str(tiny_en_ct2()) and ctl.state == State.IDLE
+        handle = mic.play(speak(SENTENCE, tmp_path))
+        started(handle, mic)
+        ctl.submit(Command(CommandKind.PTT_DOWN))
+        assert handle.wait(30)
+        ctl.submit(Command(CommandKind.PTT_UP))
+        events.wait_state(State.IDLE, timeout_s=60, after=events.states.index(State.LISTENING))
+        wait_until(lambda: sink.text.endswith(" "), 10)
+        assert_not_clipped(sink.text)
+        # A model that does not load leaves the working one in place, and says so.
+        cfg.engine.model = str(tmp_path / "no-such-model")
+        ctl.reconfigure()
+        wait_until(lambda: any("did not load" in e["message"] for e in events.of(EventKind.ERROR)), 30)
+        assert str(ctl.loader.model_path) == str(tiny_en_ct2())
+    finally:
+        ctl.shutdown(timeout_s=5)

@@ -343,8 +343,9 @@ class DesktopApp:
 
     def _apply_settings(self, new: Config) -> None:
         """What can change without a restart does: the saved values go into the config object the
-        controller and windows read, then the cues, the overlay and the hotkeys follow. (The dialog
-        names what waits for the next start: engine, model, microphone, typing method.)"""
+        controller and windows read, then the cues, the overlay, the hotkeys and the controller
+        (live options; a changed engine or model loads in the background) follow. (The dialog names
+        what waits for the next start: microphone and typing method.)"""
         import dataclasses
 
         old_hotkeys = dataclasses.replace(self.cfg.hotkeys)
@@ -354,6 +355,7 @@ class DesktopApp:
                 for f in dataclasses.fields(target):
                     setattr(target, f.name, getattr(source, f.name))
         self.cfg.problems = []
+        self.controller.reconfigure()
         self.player.enabled = self.cfg.ui.sounds
         if self.overlay is not None:
             self.overlay.position = self.cfg.ui.overlay

@@ -39,10 +39,10 @@ SECTION_TITLES = {
 LABELS = {"name": "Engine", "hotwords": "Vocabulary", "input_device": "Microphone", "dictate": "Dictation hotkey",
           "cancel": "Cancel hotkey", "mode": "Hotkey mode", "backend": "Method", "notes_dir": "Notes folder",
           "base_url": "Endpoint", "ui.overlay": "Live text overlay", "model_path": "Model file"}
-NEEDS_RESTART = {("engine", "name"), ("engine", "model"), ("engine", "device"), ("engine", "compute_type"),
-                 ("engine", "threads"), ("engine", "fallback"), ("audio", "input_device"), ("output", "backend"),
-                 ("audio", "open_on_demand"), ("audio", "ring_capacity_s"), ("audio", "preroll_s"),
-                 ("engine", "language"), ("engine", "hotwords"), ("engine", "live_beam_size")}
+# Engine, model, language and vocabulary apply at once (the controller reloads the engine in the
+# background); the open microphone and the typing method wait for the next start.
+NEEDS_RESTART = {("audio", "input_device"), ("output", "backend"), ("audio", "open_on_demand"),
+                 ("audio", "ring_capacity_s"), ("audio", "preroll_s")}
 BIG = 1_000_000
 
 
