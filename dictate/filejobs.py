@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from dictate.batch import (FileCancelled, FileTranscript, OutputConflict, check_targets, decode_cancellable, metadata,
-                           output_names, output_targets, remember, served_by, write_outputs)
+from dictate.batch import (BATCH_SIZE, FileCancelled, FileTranscript, OutputConflict, check_targets, decode_cancellable,
+                           metadata, output_names, output_targets, remember, served_by, write_outputs)
 from dictate.config import Config
 from dictate.engines import iter_segments
 from dictate.errors import DictateError, EngineError
@@ -251,9 +251,9 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def file_options(cfg: Config, language: str | None = None) -> TranscribeOptions:
-    """What `dictate transcribe` uses by default (beam 5, VAD on), so both give the same text."""
+    """What `dictate transcribe` uses by default (beam 5, VAD on, batched), so both give the same text."""
     return TranscribeOptions(language=language or cfg.engine.language or None, hotwords=tuple(cfg.engine.hotwords),
-                             beam_size=5, vad_filter=True)
+                             beam_size=5, vad_filter=True, batch_size=BATCH_SIZE)
 
 
 class FileQueue:

@@ -4,6 +4,7 @@ and a real cross-process drop under Xvfb are in tests/test_files_window_x11.py."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -301,21 +302,30 @@ class Counting:
 
 
 @pytest.mark.slow
-def test_cancel_in_the_middle_of_a_long_file_with_real_weights(cfg, tmp_path):
-    """tiny.en on a minute of prose: cancelled after its first segments, the job ends at once,
-    writes nothing, and the engine drops the rest (the next file is transcribed right after)."""
+@pytest.mark.parametrize("pipeline", ["sequential", "batched"])
+def test_cancel_in_the_middle_of_a_long_file_with_real_weights(cfg, tmp_path, pipeline):
+    """tiny.en on a long file: cancelled after its first segments, the job ends at once, writes
+    nothing, and the engine drops the rest (the next file is transcribed right after). One window
+    at a time on 45 s of prose; batched (the default) on six minutes, several batches of windows."""
     from dictate.engines.faster import FasterWhisperEngine
+    from dictate.filejobs import file_options
     from tests.support.real_models import tiny_en_ct2
     from tests.support.speech import REPORT, build, short
     from tests.support.spoken_files import SENTENCES, spoken_file
     from tests.support.wer import score
 
-    long = build(short(REPORT["jargon-rp"], 45.0))
+    if pipeline == "sequential":
+        audio = build(short(REPORT["jargon-rp"], 45.0)).audio
+        options = dataclasses.replace(file_options(cfg), batch_size=0)
+    else:
+        audio = np.concatenate([build(REPORT["jargon-rp"]).audio, build(REPORT["genesis-gb"]).audio])
+        options = file_options(cfg)
+        assert options.batch_size > 1
     engine = Counting(FasterWhisperEngine(tiny_en_ct2(), device="cpu", compute_type="int8", threads=2))
     worker = EngineWorker(engine)
-    q = FileQueue(cfg, worker=worker, engine_name="faster-whisper", model="tiny.en")
+    q = FileQueue(cfg, worker=worker, engine_name="faster-whisper", model="tiny.en", base_options=options)
     try:
-        long_job, next_job = q.add([write_audio(tmp_path / "long.flac", long.audio, RATE),
+        long_job, next_job = q.add([write_audio(tmp_path / "long.flac", audio, RATE),
                                     spoken_file(tmp_path / "next.mp3", SENTENCES[1])],
                                    JobOptions(formats=("txt", "srt", "vtt", "json"), language="en"))
         deadline = time.monotonic() + 120

@@ -99,23 +99,31 @@ def test_silence_only_yields_no_words_through_every_path(tiny_engine, tmp_path):
 
 @pytest.mark.timeout(600)
 def test_transcribe_gives_bare_faster_whisper_text(tmp_path):
-    """`dictate transcribe` on real weights: the same text as faster-whisper itself, same options."""
-    from faster_whisper import WhisperModel
+    """`dictate transcribe` on real weights: the same text as faster-whisper itself, same options;
+    batched by default (the file is over 30 s), one window at a time with --batch-size 0."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     from dictate.audio.files import decode
+    from dictate.batch import BATCH_SIZE
 
     rec = speech.build(speech.short(speech.REPORT["jargon-rp"], 45))
     wav = live_eval.write_wav(rec.audio, tmp_path / "talk.wav")
     model = str(tiny_en_ct2())
-    proc = subprocess.run([sys.executable, "-m", "dictate", "transcribe", str(wav), "--model", model,
-                           "--language", "en", "--beam-size", "5"], cwd=REPO, env=dictate_env(),
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
     bare = WhisperModel(model, device="cpu", compute_type="int8")
-    segments, _ = bare.transcribe(decode(wav), language="en", beam_size=5, vad_filter=True)
-    expected = " ".join(s.text.strip() for s in segments)
-    assert " ".join(proc.stdout.split()) == " ".join(expected.split())
-    assert wer.score(rec.text, expected).wer < 0.35  # and it is speech, recognised
+    for batch in (None, 0):
+        argv = [] if batch is None else ["--batch-size", str(batch)]
+        proc = subprocess.run([sys.executable, "-m", "dictate", "transcribe", str(wav), "--model", model,
+                               "--language", "en", "--beam-size", "5", *argv], cwd=REPO, env=dictate_env(),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        if batch is None:
+            segments, _ = BatchedInferencePipeline(bare).transcribe(decode(wav), language="en", beam_size=5,
+                                                                     vad_filter=True, batch_size=BATCH_SIZE)
+        else:
+            segments, _ = bare.transcribe(decode(wav), language="en", beam_size=5, vad_filter=True)
+        expected = " ".join(s.text.strip() for s in segments)
+        assert " ".join(proc.stdout.split()) == " ".join(expected.split()), batch
+        assert wer.score(rec.text, expected).wer < 0.35  # and it is speech, recognised
 
 
 @pytest.mark.timeout(900)

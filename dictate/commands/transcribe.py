@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from dictate.batch import (FileTranscript, OutputConflict, check_targets, metadata, output_names, output_targets,
-                           remember, transcribe_file, write_outputs)
+from dictate.batch import (BATCH_SIZE, FileTranscript, OutputConflict, check_targets, metadata, output_names,
+                           output_targets, remember, transcribe_file, write_outputs)
 from dictate.commands.common import add_engine_args, base_options, engine_name, err, load_config, make_engine
 from dictate.errors import AudioDecodeError, EngineError, OutputError
 from dictate.formats import FORMATS, render
@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Transcribe audio or video files. Text goes to stdout unless --output-dir is given.")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     add_engine_args(p, beam_default=5)
-    p.add_argument("--batch-size", type=int, default=0, metavar="N",
-                   help="faster-whisper: decode N windows at once (faster on long files with a GPU or many cores)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, metavar="N",
+                   help=f"faster-whisper: decode N windows of a file over 30 s at once (default: {BATCH_SIZE}; "
+                        "0 decodes one window at a time, each with the text before it as its prompt)")
     p.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
                    help="skip stretches without speech (default: on)")
     p.add_argument("--word-timestamps", action="store_true", help="word-level times (in JSON)")
