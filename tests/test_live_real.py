@@ -156,8 +156,8 @@ def test_note_pass_is_as_accurate_as_offline(tmp_path):
 def test_a_short_dictation_keeps_every_word_at_any_start_and_pace(tiny_engine, name):
     """One sentence, as voice typing gets it: the first words agree early, and the final window must
     still hear them as context. Cut right after them (no pause there), tiny.en heard "the morning
-    with the second day" for "and the evening and the morning were the second day" in 7 of these
-    12 starts and paces. The bar is offline on the same audio plus one word left out, and three
+    with the second day" for "and the evening and the morning were the second day" in 4 of these
+    8 starts and paces (and the other sentence lost or misheard its start in 4). The bar is offline on the same audio plus one word left out, and three
     errors in all: partial windows may agree on a word split in two ("And over mastering" for "An
     overmastering", heard so by 7 windows in a row), which LocalAgreement commits."""
     rec = speech.build(speech.short(speech.RECORDINGS[name], 3.0))
@@ -169,7 +169,7 @@ def test_a_short_dictation_keeps_every_word_at_any_start_and_pace(tiny_engine, n
         audio = np.concatenate([np.zeros(int(lead_s * 16000), np.float32), clip,
                                 np.zeros(int(0.45 * 16000), np.float32)])  # trailing capture
         offline = wer.score(said, live_eval.offline_text(tiny_engine, audio))
-        for first_s in (0.5, 0.7, 0.9):  # engine time per window
+        for first_s in (0.7, 0.9):  # engine time per window
             session = StreamingSession(StreamingParams(), live_eval.OPTIONS)
             result = simulate(session, audio, tiny_engine, feed_s=0.1, cost=lambda w, c=first_s: c + 0.05 * w)
             text = "".join(w.text for w in result.committed)
