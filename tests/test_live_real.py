@@ -157,9 +157,10 @@ def test_a_short_dictation_keeps_every_word_at_any_start_and_pace(tiny_engine, n
     """One sentence, as voice typing gets it: the first words agree early, and the final window must
     still hear them as context. Cut right after them (no pause there), tiny.en heard "the morning
     with the second day" for "and the evening and the morning were the second day" in 4 of these
-    8 starts and paces (and the other sentence lost or misheard its start in 4). The bar is offline on the same audio plus one word left out, and three
-    errors in all: partial windows may agree on a word split in two ("And over mastering" for "An
-    overmastering", heard so by 7 windows in a row), which LocalAgreement commits."""
+    8 starts and paces (and the other sentence lost or misheard its start in 4). The bar is offline
+    on the same audio plus one word left out, and three errors in all: partial windows may agree on
+    a word split in two ("And over mastering" for "An overmastering", heard so by 7 windows in a
+    row), which LocalAgreement commits."""
     rec = speech.build(speech.short(speech.RECORDINGS[name], 3.0))
     start_s, end_s = rec.spans_s[0]
     said = rec.sentences[0]
