@@ -48,8 +48,9 @@ NO_DESKTOP = ("no desktop session (DISPLAY and WAYLAND_DISPLAY are unset) for th
               "desktop, or use `dictate listen` for voice typing in this terminal, `dictate transcribe FILE`, "
               "or `dictate --help`")
 
-# Qt platforms that draw without a display server (tests, VNC); any other needs X11 or Wayland.
 TRAY_RECHECK_MS = 2000  # how often the stand-in window looks for a tray that appeared later
+
+# Qt platforms that draw without a display server (tests, VNC); any other needs X11 or Wayland.
 _SERVERLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "linuxfb", "eglfs", "minimalegl", "vkkhrdisplay")
 
 
