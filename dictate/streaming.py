@@ -57,6 +57,9 @@ WHISPER_WINDOW_S = 30.0
 MAX_CLOSE_RETRIES = 2  # an utterance-end or final window that came back short is tried again
 REHEARD_WORDS = 8  # how much of the committed tail a new hypothesis is matched against
 REHEARD_WINDOW_S = 1.0  # how far from its committed time a word heard again is looked for
+# Speech shorter than this between two heard words is the boundary Whisper's approximate times
+# leave between them, not a word: a cut may go through it, and it is not counted as discarded.
+WORD_SLIVER_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -368,7 +371,7 @@ class StreamingSession:
         unheard_from = self._unheard_start_s()
         if t_s > unheard_from + vad.FRAME_S:
             flags = self._flags_between(unheard_from, t_s)
-            if vad.has_speech(flags):
+            if vad.has_speech(flags, WORD_SLIVER_S):
                 lost = float(flags.sum()) * vad.FRAME_S
                 self.discarded_s += lost
                 log.warning("live: %.2f s of speech left the buffer unheard", lost)
@@ -431,7 +434,7 @@ class StreamingSession:
         """Trim at `cut` only if no unheard speech lies before it (word times can be off by a
         second with some engines); else at the last pause before the unheard part, if any."""
         unheard = self._unheard_start_s()
-        if cut > unheard + vad.FRAME_S and vad.has_speech(self._flags_between(unheard, cut), 0.15):
+        if cut > unheard + vad.FRAME_S and vad.has_speech(self._flags_between(unheard, cut), WORD_SLIVER_S):
             pauses = self._pauses(self._start_s, unheard)
             cut = sum(pauses[-1]) / 2 if pauses else self._start_s
         if cut > self._start_s:

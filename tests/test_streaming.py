@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from dictate.audio import vad
 from dictate.audio.capture import FileSource
 from dictate.live import LiveTranscriber
 from dictate.streaming import StreamingParams, StreamingSession, compression_ratio
@@ -244,3 +245,18 @@ def test_slow_engine_loses_no_sample():
     assert stats.max_window_s < 25.5
     assert stats.engine_busy_s > 0.5 * 0.9 * script.duration_s / speed  # the engine really was busy
     assert texts(committed) == script.texts
+
+
+def test_discarded_counts_unheard_speech_that_could_hold_a_word():
+    """A cut through the sliver Whisper's times leave between two heard words (under
+    WORD_SLIVER_S) loses no word and is not counted; unheard speech longer than that is."""
+    from dictate.streaming import WORD_SLIVER_S
+
+    rng = np.random.default_rng(3)
+    session = StreamingSession(StreamingParams())
+    session.feed((0.1 * rng.standard_normal(16000 * 2)).astype(np.float32))  # VAD hears it all as speech
+    assert vad.has_speech(session._flags_between(0.0, 2.0), 1.5)
+    session._trim_to(0.09)
+    assert session.discarded_s == 0.0 and WORD_SLIVER_S > 0.09
+    session._trim_to(0.6)
+    assert session.discarded_s == pytest.approx(0.51, abs=0.031)
