@@ -46,13 +46,7 @@ class LoadingEngine:
 
     def _load(self, on_done: Callable[["LoadingEngine"], None] | None) -> None:
         t0 = time.monotonic()
-        try:
-            self._engine = self._factory()
-        except DictateError as exc:
-            self.error = exc
-        except Exception as exc:  # a third-party engine's bug: one line, and the app stays up
-            log.exception("the engine failed to start")
-            self.error = EngineError(f"the engine failed to start: {exc}")
+        self._engine, self.error = _build(self._factory)
         self.load_s = time.monotonic() - t0
         if self.error is not None:
             log.error("model: %s", self.error)
@@ -69,15 +63,10 @@ class LoadingEngine:
         `on_done(None, error)`. A job running on the old engine finishes on it."""
         def load() -> None:
             t0 = time.monotonic()
-            try:
-                engine = factory()
-            except DictateError as exc:
-                log.error("model: %s (the current model stays)", exc)
-                on_done(None, exc)
-                return
-            except Exception as exc:  # a third-party engine's bug: one line, and the app stays up
-                log.exception("the engine failed to start")
-                on_done(None, EngineError(f"the engine failed to start: {exc}"))
+            engine, error = _build(factory)
+            if engine is None:
+                log.error("model: %s (the current model stays)", error)
+                on_done(None, error)
                 return
             self._engine, self.error = engine, None
             self._ready.set()  # the first load may have failed: jobs waiting on it go on now
@@ -123,3 +112,14 @@ class LoadingEngine:
         if engine is None or name.startswith("_"):
             raise AttributeError(name)
         return getattr(engine, name)
+
+
+def _build(factory: Callable[[], Engine]) -> tuple[Engine | None, DictateError | None]:
+    """The engine, or the one-line error it failed with."""
+    try:
+        return factory(), None
+    except DictateError as exc:
+        return None, exc
+    except Exception as exc:  # a third-party engine's bug: one line, and the app stays up
+        log.exception("the engine failed to start")
+        return None, EngineError(f"the engine failed to start: {exc}")

@@ -419,9 +419,7 @@ class StreamingSession:
         again of the committed ones are matched away by text)."""
         p = self.params
         if self.buffer_s <= p.final_window_s or not self.committed:
-            if self.buffer_s > p.final_window_s:
-                self._trim_after_committed(tight=True)
-            return
+            return  # all of it is heard (nothing committed: nothing to cut after)
         nxt = self._hyp[0] if self._hyp else None
         hi = min(self._committed_end, _mid(nxt)) if nxt is not None else self._committed_end
         pauses = self._pauses(self.duration_s - p.final_window_s, hi)

@@ -83,21 +83,25 @@ def started(handle, mic, after_s: float = 0.0, timeout_s: float = 10.0) -> None:
         time.sleep(0.002)
 
 
+def push_to_talk(ctl, events, sink, mic, audio, after_s: float = 0.0) -> str:
+    """Hold the hotkey `after_s` into the playback, release it on the last sample; the typed text."""
+    handle = mic.play(audio)
+    started(handle, mic, after_s=after_s)
+    ctl.submit(Command(CommandKind.PTT_DOWN))
+    assert handle.wait(30)
+    ctl.submit(Command(CommandKind.PTT_UP))  # released the moment the last sample is spoken
+    events.wait_state(State.IDLE, timeout_s=60, after=events.states.index(State.LISTENING))
+    wait_until(lambda: sink.text.endswith(" "), 10)
+    return sink.text
+
+
 def test_every_word_from_first_sample_to_release_is_typed(real, tmp_path):
     cfg, mic, make = real
     ctl, events, sink = make()
     ctl.start()
     events.wait_state(State.IDLE, timeout_s=60)  # model loaded, microphone open
     time.sleep(0.5)
-    audio = speak(SENTENCE, tmp_path)
-    handle = mic.play(audio)
-    started(handle, mic)
-    ctl.submit(Command(CommandKind.PTT_DOWN))
-    assert handle.wait(30)
-    ctl.submit(Command(CommandKind.PTT_UP))  # released the moment the last sample is spoken
-    events.wait_state(State.IDLE, timeout_s=60, after=events.states.index(State.LISTENING))
-    wait_until(lambda: sink.text.endswith(" "), 10)
-    assert_not_clipped(sink.text)
+    assert_not_clipped(push_to_talk(ctl, events, sink, mic, speak(SENTENCE, tmp_path)))
     assert sink.text[0] != " "
     assert events.of(EventKind.LEVEL)
     entry = History(cfg.paths.history_db).list(kind="dictation")[0]
@@ -110,15 +114,8 @@ def test_preroll_keeps_speech_begun_before_the_hotkey(real, tmp_path):
     ctl.start()
     events.wait_state(State.IDLE, timeout_s=60)
     time.sleep(0.5)
-    audio = speak(SENTENCE, tmp_path)
-    handle = mic.play(audio)
-    started(handle, mic, after_s=0.2)  # speech began 200 ms before the hotkey
-    ctl.submit(Command(CommandKind.PTT_DOWN))
-    assert handle.wait(30)
-    ctl.submit(Command(CommandKind.PTT_UP))
-    events.wait_state(State.IDLE, timeout_s=60, after=events.states.index(State.LISTENING))
-    wait_until(lambda: sink.text.endswith(" "), 10)
-    assert_not_clipped(sink.text)
+    # Speech began 200 ms before the hotkey.
+    assert_not_clipped(push_to_talk(ctl, events, sink, mic, speak(SENTENCE, tmp_path), after_s=0.2))
 
 
 def test_cancel_types_nothing(real, tmp_path):
@@ -204,14 +201,7 @@ def test_a_model_changed_in_the_settings_is_used_without_a_restart(real, ct2_mod
         wait_until(lambda: any("is ready" in n["message"] and str(tiny_en_ct2()) in n["message"]
                                for n in events.of(EventKind.NOTICE)), 60)
         assert str(ctl.loader.model_path) == str(tiny_en_ct2()) and ctl.state == State.IDLE
-        handle = mic.play(speak(SENTENCE, tmp_path))
-        started(handle, mic)
-        ctl.submit(Command(CommandKind.PTT_DOWN))
-        assert handle.wait(30)
-        ctl.submit(Command(CommandKind.PTT_UP))
-        events.wait_state(State.IDLE, timeout_s=60, after=events.states.index(State.LISTENING))
-        wait_until(lambda: sink.text.endswith(" "), 10)
-        assert_not_clipped(sink.text)
+        assert_not_clipped(push_to_talk(ctl, events, sink, mic, speak(SENTENCE, tmp_path)))
         # A model that does not load leaves the working one in place, and says so.
         cfg.engine.model = str(tmp_path / "no-such-model")
         ctl.reconfigure()
