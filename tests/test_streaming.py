@@ -119,9 +119,10 @@ def test_final_latency_does_not_grow_with_the_utterance(trailing_s):
 
 
 def test_prompt_is_the_committed_text():
-    script = build_script([("speech", 12.0), ("silence", 1.0)], seed=2)
+    script = build_script([("speech", 100.0), ("silence", 1.0)], seed=2)
     engine = ScriptedEngine(script)
     session = StreamingSession(StreamingParams(), TranscribeOptions(language="en"))
+    limit = session.params.prompt_chars
     prompts = []
     real = engine.transcribe
 
@@ -136,8 +137,8 @@ def test_prompt_is_the_committed_text():
 
     engine.transcribe = spy
     simulate(session, script.audio, engine)
-    assert all((p or "") == c[-200:] for p, c in prompts)
-    assert any(p for p, _ in prompts)
+    assert all((p or "") == c[-limit:] for p, c in prompts)
+    assert any(len(c) > limit for _, c in prompts)  # the limit was reached, and held
 
 
 # -- guards as pure functions ---------------------------------------------------------------------
