@@ -204,3 +204,35 @@ def test_single_pass_hears_what_transcribe_hears(tiny_engine):
         for a, b in zip(one, two):
             assert (a.start_s, a.end_s) == pytest.approx((b.start_s, b.end_s), abs=0.01)
             assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)
+
+
+def _words(segments) -> list[str]:
+    return [w.text for s in segments for w in s.words]
+
+
+@pytest.mark.timeout(300)
+def test_a_window_plus_15_s_of_silence_hears_what_30_s_hears(tiny_engine, monkeypatch):
+    """Live windows reach the encoder with encoder_pad_s of silence after them, not padded to 30 s:
+    its self-attention costs the square of its input (a 3 s window encodes in a fifth of the time).
+    On real weights the window and 15 s hear the words the full 30 s hears. (With 2 s of silence
+    tiny.en left out 22 of 60 words: the shorter input is not free.)"""
+    import dataclasses
+
+    rec = speech.build(speech.short(speech.REPORT["genesis-gb"], 25.0))
+    base = TranscribeOptions(language="en", beam_size=5, word_timestamps=True, temperature=0.0,
+                             single_pass=True, max_new_tokens=200)
+    model = tiny_engine._model
+    encode = model.encode
+    frames: list[int] = []
+    monkeypatch.setattr(model, "encode", lambda features, *a, **k: frames.append(features.shape[-1])
+                        or encode(features, *a, **k))
+    for seconds in (3.0, 8.0, 15.0):
+        audio = rec.audio[:int(seconds * 16000)]
+        frames.clear()
+        full = _words(tiny_engine.transcribe(audio, base))
+        short = _words(tiny_engine.transcribe(audio, dataclasses.replace(base, encoder_pad_s=15.0)))
+        assert frames == [3000, min(3000, int(seconds * 100) + 1500)], seconds  # 10 ms a frame
+        assert full, seconds
+        differ = wer.score(" ".join(full), " ".join(short)).errors
+        assert differ <= max(1, 0.05 * len(full)), (seconds, full, short)
+
