@@ -111,7 +111,9 @@ class AudioConfig:
 
 @dataclass
 class StreamingConfig:
-    min_chunk_s: float = _opt(0.5, "Least new audio before the next live window is sent (more when the engine is slow)", minimum=0.1)
+    min_chunk_s: float = _opt(1.0, "Least new audio before the next live window is sent (more when the engine is slow)", minimum=0.1)
+    encoder_pad_s: float = _opt(15.0, "Silence Whisper's encoder hears after a live window; 30 for the full 30 s "
+                                "window (slower on a CPU)", minimum=5.0, maximum=30.0)
     trim_at_s: float = _opt(10.0, "Trim the live buffer at a pause after the committed words once it is this long", minimum=5.0, maximum=20.0)
     no_speech_threshold: float = _opt(0.6, "Drop segments more likely silence than this ...", minimum=0.0, maximum=1.0)
     logprob_threshold: float = _opt(-1.0, "... and less confident than this", minimum=-10.0, maximum=0.0)

@@ -64,7 +64,7 @@ WORD_SLIVER_S = 0.15
 
 @dataclass(frozen=True)
 class StreamingParams:
-    min_chunk_s: float = 0.5  # least new audio before the next window
+    min_chunk_s: float = 1.0  # least new audio before the next window
     target_busy: float = 0.75  # engine time per second of audio the pace aims at
     trim_at_s: float = 10.0  # trim at a pause after the committed words once the buffer is longer
     context_s: float = 4.0  # committed speech kept at the buffer start as context for the next window
@@ -81,13 +81,19 @@ class StreamingParams:
     silence_word_pad_s: float = 0.15  # a word is a hallucination if no speech lies within this of it
     prompt_chars: int = 200
     tokens_per_s: float = 8.0  # token limit per window second (speech runs at ~4), so no runaway
+    # Silence the encoder hears after a window (None: padded to Whisper's 30 s). The encoder is
+    # over half of a window's cost on a CPU and grows with the square of its input; 15 s kept
+    # tiny.en's words (2 s lost 22 of 60 words), see tests/benchmarks/bench_live_accuracy.py.
+    encoder_pad_s: float | None = 15.0
     vad_aggressiveness: int = vad.DEFAULT_AGGRESSIVENESS
 
     @classmethod
     def from_config(cls, cfg) -> "StreamingParams":
         s = cfg.streaming
         trim = min(float(s.trim_at_s), 20.0)
+        pad = float(s.encoder_pad_s)
         return cls(min_chunk_s=float(s.min_chunk_s), trim_at_s=trim, context_s=min(4.0, trim / 2),
+                   encoder_pad_s=None if pad >= WHISPER_WINDOW_S else pad,
                    stall_s=max(trim + 6.0, 12.0),
                    no_speech_threshold=float(s.no_speech_threshold), logprob_threshold=float(s.logprob_threshold),
                    compression_ratio_threshold=float(s.compression_ratio_threshold))
@@ -185,7 +191,7 @@ class StreamingSession:
         # Live windows are short and many: one greedy temperature (a fallback cascade can take
         # 20-30 s on one window) and a token limit in proportion to the window, set per window.
         self._options = dataclasses.replace(base, word_timestamps=True, vad_filter=False, temperature=0.0,
-                                            single_pass=True)
+                                            single_pass=True, encoder_pad_s=self.params.encoder_pad_s)
         self._audio = _Audio()
         self._vad = vad.FrameVad(self.params.vad_aggressiveness)
         self._flags = bytearray()  # one speech flag per 30 ms frame since the start

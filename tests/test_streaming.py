@@ -261,3 +261,20 @@ def test_discarded_counts_unheard_speech_that_could_hold_a_word():
     assert session.discarded_s == 0.0 and WORD_SLIVER_S > 0.09
     session._trim_to(0.6)
     assert session.discarded_s == pytest.approx(0.51, abs=0.031)
+
+
+def test_windows_carry_the_configured_encoder_padding():
+    """[streaming] encoder_pad_s reaches every window's options; 30 (Whisper's whole window) means
+    no shortening at all."""
+    from dictate.config import Config
+
+    cfg = Config()
+    assert StreamingParams.from_config(cfg).encoder_pad_s == cfg.streaming.encoder_pad_s == 15.0
+    cfg.streaming.encoder_pad_s = 30.0
+    assert StreamingParams.from_config(cfg).encoder_pad_s is None
+    for pad in (12.0, None):
+        session = StreamingSession(StreamingParams(encoder_pad_s=pad), TranscribeOptions(language="en"))
+        session.feed(np.full(SR * 3, 0.3, np.float32) * np.sin(np.arange(SR * 3) * 0.2).astype(np.float32))
+        session.finish()
+        window = session.next_window()
+        assert window is not None and window.options.encoder_pad_s == pad and window.options.single_pass

@@ -14,6 +14,9 @@ The real-time rows run the threaded loop (FileSource at real pace -> EngineWorke
 `dictate listen --input` does; they take as long as the recordings. The virtual-time rows give the
 policy alone at a fast and at a CPU-like engine cost (each window's real hypothesis, a modelled
 duration), so they do not depend on the machine's load. Run each engine in its own process.
+The CPU cost (live_eval.cpu_cost) counts the encoder's input, the window plus encoder_pad_s for
+faster-whisper and 30 s for whisper.cpp; it runs slower than the real-time loop did here (127
+windows in virtual time against 160 in real time on genesis-gb), so its latencies are an upper bound.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ def main() -> int:
     specs = {"report": speech.REPORT, "tune": speech.TUNE, "all": speech.RECORDINGS}[args.set]
     engine = live_eval.make_engine(args.engine)
     print(f"engine {args.engine}, tiny.en; recordings: {', '.join(specs)}")
+    p = live_eval.StreamingParams()
+    pad = p.encoder_pad_s if args.engine == "faster-whisper" else None
+    print(f"live defaults: encoder input {'30 s' if pad is None else f'window + {pad:g} s'}, min chunk "
+          f"{p.min_chunk_s:g} s, trim at {p.trim_at_s:g} s keeping {p.context_s:g} s of context, beam "
+          f"{live_eval.OPTIONS.beam_size}")
     print(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in specs.items():

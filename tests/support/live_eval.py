@@ -26,10 +26,20 @@ from tests.support import wer
 from tests.support.scripted_engine import simulate
 from tests.support.speech import Recording
 
-# Virtual engine costs per window: a CPU like this one running tiny.en (a fixed encoder cost, since
-# Whisper's encoder always reads 30 s, plus decoding in proportion to the window), and a fast one.
-CPU_COST = lambda window_s: 0.45 + 0.045 * window_s  # noqa: E731  (beam 5, as measured here)
-FAST_COST = lambda window_s: 0.1 + 0.01 * window_s  # noqa: E731
+
+def cpu_cost(window_s: float, encoder_s: float = 30.0) -> float:
+    """Engine seconds for one live window of tiny.en on this 2-core CPU: decoding in proportion
+    to the window, and the encoder's self-attention in the square of its input (30 s unless the
+    window is encoded with less padding). Fitted to windows of 2-20 s here, rms 0.06 s."""
+    return 0.10 + 0.046 * window_s + 0.00066 * encoder_s ** 2
+
+
+def fast_cost(window_s: float, encoder_s: float = 30.0) -> float:
+    """A machine about five times faster (a GPU, or a bigger CPU)."""
+    return 0.03 + 0.01 * window_s + 0.00008 * encoder_s ** 2
+
+
+CPU_COST, FAST_COST = cpu_cost, fast_cost
 
 # The product's live options: English, the configured live beam.
 OPTIONS = TranscribeOptions(language="en", beam_size=EngineConfig().live_beam_size)
@@ -84,10 +94,13 @@ def note_pass_text(engine, audio: np.ndarray, language: str = "en") -> str:
 
 
 def virtual_run(engine, rec: Recording, offline: str, *, params: StreamingParams | None = None,
-                cost: Callable[[float], float] = CPU_COST) -> LiveFigures:
-    session = StreamingSession(params or StreamingParams(), OPTIONS)
+                cost: Callable[[float, float], float] = CPU_COST) -> LiveFigures:
+    params = params or StreamingParams()
+    session = StreamingSession(params, OPTIONS)
     session.prompting = getattr(engine, "live_prompt", True)  # as the live loop sets it
-    result = simulate(session, rec.audio, engine, cost=cost)
+    pad = params.encoder_pad_s if type(engine).__name__ == "FasterWhisperEngine" else None  # whisper.cpp: 30 s
+    result = simulate(session, rec.audio, engine,
+                      cost=lambda w: cost(w, 30.0 if pad is None else min(30.0, w + pad)))
     text = "".join(w.text for w in result.committed)
     return LiveFigures(rec.spec.name, wer.score(rec.text, offline), wer.score(rec.text, text), text,
                        result.commit_latencies_s, result.final_latency_s, result.busy_s / rec.duration_s,
