@@ -213,7 +213,7 @@ def _words(segments) -> list[str]:
 @pytest.mark.timeout(300)
 def test_a_window_plus_15_s_of_silence_hears_what_30_s_hears(tiny_engine, monkeypatch):
     """Live windows reach the encoder with encoder_pad_s of silence after them, not padded to 30 s:
-    its self-attention costs the square of its input (a 3 s window encodes in a fifth of the time).
+    its self-attention costs the square of its input (15 s encode in a quarter of the time of 30 s).
     On real weights the window and 15 s hear the words the full 30 s hears. (With 2 s of silence
     tiny.en left out 22 of 60 words: the shorter input is not free.)"""
     import dataclasses
