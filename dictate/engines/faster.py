@@ -151,7 +151,7 @@ class FasterWhisperEngine:
         if (opts.no_speech_threshold is not None and result.no_speech_prob > opts.no_speech_threshold
                 and not (opts.log_prob_threshold is not None and avg_logprob > opts.log_prob_threshold)):
             return []  # transcribe() skips such a window too
-        window_s = frames * m.feature_extractor.time_per_frame
+        window_s = frames * fe.time_per_frame
         current, _seek, _single = m._split_segments_by_timestamps(
             tokenizer=tokenizer, tokens=result.sequences_ids[0], time_offset=0.0, segment_size=frames,
             segment_duration=window_s, seek=0)
