@@ -8,9 +8,11 @@
 Whisper trains on 30 s windows, so a longer pair is cut into pieces. Where to cut comes from the
 real engine: the pair's audio is transcribed with word timestamps (faster-whisper by default) and
 those words are matched to the corrected text by their normalised spelling. Only a boundary
-between two corrected words that were both heard, one after the other, is a cut point; the cut
-is placed at the quietest 10 ms around the pause between them, and the longest pause in the
-second half of the 30 s window is preferred. So the text of a piece is exactly the corrected
+between two corrected words that were both heard, one after the other, is a cut point. Word
+times can be a second off where the model misheard, so a cut point is rated by the real silence
+the VAD finds within 0.3 s of it, and the cut is placed at the quietest 10 ms of that silence;
+the longest silence in the second half of the 30 s window is preferred (the gap between the
+word times only breaks ties, and places a cut where no silence is found). So the text of a piece is exactly the corrected
 words spoken in it, even where the model misheard others. A forced aligner would place words
 more precisely, but needs another model; the engine already here is close enough at pauses, and
 a pair whose text the engine hardly recognises (under half of its words) is skipped and reported
@@ -40,6 +42,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from dictate.audio.vad import FRAME_SAMPLES, speech_flags
 from dictate.config import Config
 from dictate.dataset import SPLITS, Pair, list_pairs
 from dictate.errors import DictateError, OutputError
@@ -54,6 +57,7 @@ METADATA = "metadata.csv"
 ALIGNMENT = "words.json"  # beside the pair: the engine's word times for its current text
 MIN_HEARD_SHARE = 0.5
 _FRAME = 160  # 10 ms at 16 kHz
+_NEAR_S = 0.3  # how far from a heard boundary its silence may be
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,21 @@ def _heard_times(words: list[str], heard: list[tuple[str, float, float]]) -> lis
     return times
 
 
+def _longest_silence(silent: NDArray[np.bool_], lo_s: float, hi_s: float) -> tuple[float, float, float]:
+    """The longest run of VAD silence inside [lo_s, hi_s]: (its length, start, end) in seconds,
+    (0, lo_s, hi_s) when every frame there is speech."""
+    frame_s = FRAME_SAMPLES / SAMPLE_RATE_HZ
+    lo, hi = max(0, int(lo_s / frame_s)), min(silent.size, int(np.ceil(hi_s / frame_s)))
+    best, best_at, run = 0, lo, 0
+    for k in range(lo, hi):
+        run = run + 1 if silent[k] else 0
+        if run > best:
+            best, best_at = run, k + 1 - run
+    if not best:
+        return 0.0, lo_s, hi_s
+    return best * frame_s, best_at * frame_s, (best_at + best) * frame_s
+
+
 def _quietest(audio: NDArray[np.float32], lo_s: float, hi_s: float) -> int:
     """The sample at the centre of the quietest 10 ms frame in [lo_s, hi_s]."""
     lo = max(0, int(lo_s * SAMPLE_RATE_HZ))
@@ -114,14 +133,19 @@ def plan_pieces(audio: NDArray[np.float32], text: str, heard: list[tuple[str, fl
     share = sum(t is not None for t in times) / max(1, len(words))
     if share < MIN_HEARD_SHARE:
         raise DictateError(f"only {100 * share:.0f} % of its words were heard in the audio: is it the right text?")
-    # Candidate cuts: (word index after the cut, sample, pause length in seconds).
-    cuts: list[tuple[int, int, float]] = []
+    # Candidate cuts: (word index after the cut, sample, silence heard there, pause between the
+    # word times), both in seconds. The word times alone can be a second off where the model
+    # misheard, and a cut there falls inside speech; the VAD's silence near the boundary is what
+    # shows a real pause.
+    silent = ~speech_flags(audio)
+    cuts: list[tuple[int, int, float, float]] = []
     for i in range(len(words) - 1):
         a, b = times[i], times[i + 1]
         if a is None or b is None or b[0] < a[1] - 0.05:
             continue
-        pause = b[0] - a[1]
-        cuts.append((i + 1, _quietest(audio, a[1] - 0.1, b[0] + 0.1), pause))
+        quiet_s, lo_s, hi_s = _longest_silence(silent, a[1] - _NEAR_S, b[0] + _NEAR_S)
+        cut = _quietest(audio, lo_s, hi_s) if quiet_s else _quietest(audio, a[1] - 0.1, b[0] + 0.1)
+        cuts.append((i + 1, cut, quiet_s, b[0] - a[1]))
     pieces: list[Piece] = []
     start, first_word = 0, 0
     while audio.size - start > limit:
@@ -130,7 +154,7 @@ def plan_pieces(audio: NDArray[np.float32], text: str, heard: list[tuple[str, fl
             raise DictateError(f"no pause between heard words within {max_piece_s:g} s after "
                                f"{start / SAMPLE_RATE_HZ:.1f} s")
         late = [c for c in fits if c[1] - start >= limit // 2] or fits
-        word, cut, _pause = max(late, key=lambda c: (round(c[2], 2), c[1]))
+        word, cut, _quiet, _pause = max(late, key=lambda c: (round(c[2], 2), round(c[3], 2), c[1]))
         pieces.append(Piece(start, cut, " ".join(words[first_word:word])))
         start, first_word = cut, word
     pieces.append(Piece(start, audio.size, " ".join(words[first_word:])))

@@ -151,24 +151,35 @@ def test_rerun_replaces_own_pieces_and_never_a_users_file(tmp_path):
 
 
 def test_plan_pieces_cuts_only_between_heard_words():
-    """Pure logic: 70 s of 'speech' with word times; cuts land in pauses between matched words,
-    never next to a misheard one, and no piece passes 30 s."""
+    """Pure logic: 70 s of 'speech' (noise bursts the VAD takes for speech) with word times; cuts
+    land in real pauses between matched words, never next to a misheard one, never where the word
+    times show a gap that the audio does not have, and no piece passes 30 s."""
     words, heard, t = [], [], 0.5
     rng = np.random.default_rng(0)
+    sounding = []
     for i in range(160):
         w = f"word{i}"
         words.append(w)
         heard.append((w if i % 7 else "garbled", t, t + 0.3))
+        sounding.append((t, t + 0.3))
         t += 0.3 + (1.0 if i % 10 == 9 else 0.12)
+    # Where the model is a second off: the word times of 45|46 and 115|116 show the longest pause
+    # of all, but those words are spoken on without a break.
+    lying = {45, 115}
+    for i in lying:
+        heard[i] = (heard[i][0], heard[i][1], heard[i][2] - 0.6)
+        heard[i + 1] = (heard[i + 1][0], heard[i + 1][1] + 0.8, heard[i + 1][2] + 0.8)
+        sounding[i] = (sounding[i][0], sounding[i + 1][0])
     audio = (0.001 * rng.standard_normal(int((t + 0.5) * SR))).astype(np.float32)
-    for _w, s, e in heard:
-        audio[int(s * SR):int(e * SR)] += 0.3
+    for s, e in sounding:
+        audio[int(s * SR):int(e * SR)] += (0.2 * rng.standard_normal(int(e * SR) - int(s * SR))).astype(np.float32)
     pieces = plan_pieces(audio, " ".join(words), heard, 30.0)
     assert len(pieces) >= 3 and all(p.end - p.start <= 30 * SR for p in pieces)
     assert " ".join(p.text for p in pieces).split() == words
     for p in pieces[:-1]:
         last = int(p.text.split()[-1][4:])
         assert last % 7 and (last + 1) % 7  # both neighbours of the cut were heard
-        assert heard[last][2] * SR <= p.end <= heard[last + 1][1] * SR  # inside the pause
+        assert last not in lying
+        assert sounding[last][1] * SR <= p.end <= sounding[last + 1][0] * SR  # inside the pause
     with pytest.raises(Exception, match="were heard"):
         plan_pieces(audio, " ".join(f"other{i}" for i in range(160)), heard, 30.0)
