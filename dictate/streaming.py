@@ -39,6 +39,7 @@ approximate and shift between overlapping windows):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import re
 import zlib
@@ -145,6 +146,19 @@ def compression_ratio(text: str) -> float:
 
 def join_words(words: list[Word] | tuple[Word, ...]) -> str:
     return "".join(w.text for w in words)
+
+
+def _spelled_alike(a: str, b: str) -> bool:
+    """Two spellings of one heard word ("an"/"and", "color"/"colour"), by their normalised text."""
+    if not a or not b or a == b:
+        return a == b and bool(a)
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
+
+
+def _overlap(a: Word, b: Word) -> float:
+    """How much of the shorter of two words the other covers in time (0 to 1)."""
+    shared = min(a.end_s, b.end_s) - max(a.start_s, b.start_s)
+    return max(0.0, shared) / max(1e-3, min(a.end_s - a.start_s, b.end_s - b.start_s))
 
 
 def _mid(w: Word) -> float:
@@ -663,6 +677,10 @@ class StreamingSession:
         # last word before a pause across it.
         n = 0
         while n < len(words) and words[n].end_s <= last.start_s + 0.1:
+            n += 1
+        # The next may be the last committed word itself, spelled a little differently ("And" for
+        # a committed "An", at the same time): keeping it would type the word twice.
+        if n < len(words) and _overlap(words[n], last) >= 0.5 and _spelled_alike(keys[n], tail[-1]):
             n += 1
         return words[n:]
 

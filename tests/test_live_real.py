@@ -9,6 +9,7 @@ assumed: offline beam-5 on the whole file is the bar for the same engine on the 
 
 from __future__ import annotations
 
+import difflib
 import json
 import subprocess
 import sys
@@ -158,9 +159,13 @@ def test_a_short_dictation_keeps_every_word_at_any_start_and_pace(tiny_engine, n
     still hear them as context. Cut right after them (no pause there), tiny.en heard "the morning
     with the second day" for "and the evening and the morning were the second day" in 4 of these
     8 starts and paces (and the other sentence lost or misheard its start in 4). The bar is offline
-    on the same audio plus one word left out, and three errors in all: partial windows may agree on
+    on the same audio plus one word left out, and four errors in all: partial windows may agree on
     a word split in two ("And over mastering" for "An overmastering", heard so by 7 windows in a
-    row), which LocalAgreement commits."""
+    row), which LocalAgreement commits (three errors), and with the encoder's 15 s of padding the
+    last window hears "my friends" for "by friends" in 4 of the 8 runs (2 of 8 at 30 s; a full
+    encoder for closing windows was tried, and cost more on longer dictation: 93 errors against 88
+    on bierce-us, wait 0.58 s against 0.24 s). The word once committed as "An" and then heard as
+    "And" was typed twice ("An And over") until the session learned to drop it."""
     rec = speech.build(speech.short(speech.RECORDINGS[name], 3.0))
     start_s, end_s = rec.spans_s[0]
     said = rec.sentences[0]
@@ -175,8 +180,11 @@ def test_a_short_dictation_keeps_every_word_at_any_start_and_pace(tiny_engine, n
             result = simulate(session, audio, tiny_engine, feed_s=0.1, cost=lambda w, c=first_s: c + 0.05 * w)
             text = "".join(w.text for w in result.committed)
             live = wer.score(said, text)
-            if live.deletions > offline.deletions + 1 or live.errors > offline.errors + 3:
-                failures.append(f"lead {lead_s} s, engine {first_s} s: {text!r} ({live}; offline {offline})")
+            heard = wer.normalize(text).split()
+            doubled = [(a, b) for a, b in zip(heard, heard[1:]) if difflib.SequenceMatcher(None, a, b).ratio() >= 0.75]
+            if live.deletions > offline.deletions + 1 or live.errors > offline.errors + 4 or doubled:
+                failures.append(f"lead {lead_s} s, engine {first_s} s: {text!r} ({live}; offline {offline}; "
+                                f"doubled {doubled})")
     assert not failures, f"{said!r}:\n" + "\n".join(failures)
 
 

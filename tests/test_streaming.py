@@ -278,3 +278,17 @@ def test_windows_carry_the_configured_encoder_padding():
         session.finish()
         window = session.next_window()
         assert window is not None and window.options.encoder_pad_s == pad and window.options.single_pass
+
+
+def test_the_last_committed_word_heard_again_in_another_spelling_is_not_typed_twice():
+    """A committed "An", heard as "And" at the same time by the next window (seen on real tiny.en:
+    "An And over mastering"), is the same word; a word spelled alike that follows it is new."""
+    session = StreamingSession(StreamingParams())
+    session.committed = [Word(0.0, 0.40, " An")]
+    session._committed_end = 0.40
+    again = [Word(0.0, 0.42, " And"), Word(0.42, 0.60, " over"), Word(0.60, 1.06, " mastering")]
+    assert texts(session._drop_reheard(again)) == ["over", "mastering"]
+    session.committed = [Word(0.8, 1.0, " the")]
+    session._committed_end = 1.0
+    after = [Word(1.02, 1.25, " they"), Word(1.25, 1.5, " went")]
+    assert texts(session._drop_reheard(after)) == ["they", "went"]

@@ -98,9 +98,13 @@ def virtual_run(engine, rec: Recording, offline: str, *, params: StreamingParams
     params = params or StreamingParams()
     session = StreamingSession(params, OPTIONS)
     session.prompting = getattr(engine, "live_prompt", True)  # as the live loop sets it
-    pad = params.encoder_pad_s if type(engine).__name__ == "FasterWhisperEngine" else None  # whisper.cpp: 30 s
-    result = simulate(session, rec.audio, engine,
-                      cost=lambda w: cost(w, 30.0 if pad is None else min(30.0, w + pad)))
+    shortens = type(engine).__name__ == "FasterWhisperEngine"  # whisper.cpp encodes 30 s always
+
+    def window_cost(window) -> float:
+        pad = window.options.encoder_pad_s if shortens else None
+        return cost(window.duration_s, 30.0 if pad is None else min(30.0, window.duration_s + pad))
+
+    result = simulate(session, rec.audio, engine, window_cost=window_cost)
     text = "".join(w.text for w in result.committed)
     return LiveFigures(rec.spec.name, wer.score(rec.text, offline), wer.score(rec.text, text), text,
                        result.commit_latencies_s, result.final_latency_s, result.busy_s / rec.duration_s,

@@ -229,11 +229,13 @@ class SimResult:
     busy_s: float = 0.0  # virtual engine time in all
 
 
-def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=None) -> SimResult:
+def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=None, window_cost=None) -> SimResult:
     """Drive a StreamingSession in virtual time, single-threaded and deterministic: audio arrives
     in `feed_s` steps, the engine's answer "arrives" `cost(window_s)` seconds after the window went
-    out (default: 0.1 s + 0.1 x its length), and meanwhile audio keeps coming (double buffering)."""
+    out (default: 0.1 s + 0.1 x its length), or `window_cost(window)` when that is given, and
+    meanwhile audio keeps coming (double buffering)."""
     cost = cost or (lambda window_s: 0.1 + 0.1 * window_s)
+    window_cost = window_cost or (lambda window: cost(window.duration_s))
     step = int(feed_s * SR)
     now = 0.0
     pos = 0
@@ -260,7 +262,7 @@ def simulate(session, audio: np.ndarray, engine, *, feed_s: float = 0.05, cost=N
         if out is None and not session.done:
             window = session.next_window()
             if window is not None:
-                last_cost = cost(window.duration_s)
+                last_cost = window_cost(window)
                 busy += last_cost
                 out = (window, engine.transcribe(window.audio, window.options), now + last_cost)
             elif session.finishing and session.done and final_at is None:
