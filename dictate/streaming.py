@@ -58,6 +58,7 @@ WHISPER_WINDOW_S = 30.0
 MAX_CLOSE_RETRIES = 2  # an utterance-end or final window that came back short is tried again
 REHEARD_WORDS = 8  # how much of the committed tail a new hypothesis is matched against
 REHEARD_WINDOW_S = 1.0  # how far from its committed time a word heard again is looked for
+COLLAPSED_S = 0.05  # three words within this are times the engine lost (see _times_collapsed)
 # Speech shorter than this between two heard words is the boundary Whisper's approximate times
 # leave between them, not a word: a cut may go through it, and it is not counted as discarded.
 WORD_SLIVER_S = 0.15
@@ -153,6 +154,34 @@ def _spelled_alike(a: str, b: str) -> bool:
     if not a or not b or a == b:
         return a == b and bool(a)
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
+
+
+def _times_collapsed(words: list[Word]) -> bool:
+    """Three words or more in a row within 50 ms: no one speaks that fast, the engine lost track of
+    time (whisper.cpp's token times do this on some windows)."""
+    run = 1
+    for a, b in zip(words, words[1:]):
+        run = run + 1 if b.end_s - a.start_s <= COLLAPSED_S and b.start_s - a.start_s <= COLLAPSED_S else 1
+        if run >= 3:
+            return True
+    return False
+
+
+def _text_anchor(keys: list[str], tail: list[str]) -> int | None:
+    """The index in `keys` where the committed `tail` ends, matched by text only: the last committed
+    word with the most of the words before it matching too (three at least, or the whole tail);
+    the earliest such place on a tie."""
+    need = min(3, len(tail))
+    best, best_run = None, 0
+    for j, key in enumerate(keys):
+        if key != tail[-1]:
+            continue
+        run = 1
+        while run < len(tail) and j - run >= 0 and keys[j - run] == tail[-1 - run]:
+            run += 1
+        if run >= need and run > best_run:
+            best, best_run = j, run
+    return best
 
 
 def _overlap(a: Word, b: Word) -> float:
@@ -656,6 +685,13 @@ class StreamingSession:
         tail = [normalize(w.text) for w in self.committed[-REHEARD_WORDS:]]
         last = self.committed[-1]
         keys = [normalize(w.text) for w in words]
+        if _times_collapsed(words):
+            # The times say nothing here (whisper.cpp piled 26 words onto one instant and stretched
+            # the first over 9 s; matched by time, a whole sentence was typed twice): match the
+            # committed tail by text alone.
+            j = _text_anchor(keys, tail)
+            if j is not None:
+                return words[j + 1:]
         best, best_score = None, 0.0
         for j, (w, key) in enumerate(zip(words, keys)):
             if w.start_s > self._committed_end + REHEARD_WINDOW_S:

@@ -292,3 +292,19 @@ def test_the_last_committed_word_heard_again_in_another_spelling_is_not_typed_tw
     session._committed_end = 1.0
     after = [Word(1.02, 1.25, " they"), Word(1.25, 1.5, " went")]
     assert texts(session._drop_reheard(after)) == ["they", "went"]
+
+
+def test_a_hypothesis_whose_times_collapsed_is_matched_to_the_committed_words_by_text():
+    """whisper.cpp (real tiny.en) once answered a closing window with "The" over 2.7 s, "state's"
+    over 6.5 s and the 26 words after them all at one instant: matched by time, the sentence was
+    committed twice. By text, only what follows the committed words is new."""
+    session = StreamingSession(StreamingParams())
+    said = "the state's magnanimity to most offenders who would be too expensive to punish or rather great".split()
+    session.committed = _words(*said, start=7.4)
+    session._committed_end = session.committed[-1].end_s
+    heard = [Word(7.4, 10.1, " The"), Word(10.2, 16.7, " state's"), Word(16.8, 20.5, " magnanimity")]
+    heard += [Word(20.51, 20.51, " " + w) for w in said[3:] + ["functionary", "already", "slippery"]]
+    assert texts(session._drop_reheard(heard)) == ["functionary", "already", "slippery"]
+    # With times that hold, a phrase said again later is new, however well its text matches.
+    again = _words("or", "rather", "great", "again", start=session._committed_end + 3.0)
+    assert texts(session._drop_reheard(again)) == ["or", "rather", "great", "again"]

@@ -47,3 +47,9 @@ def alignment(reference: str, hypothesis: str) -> str:
     """jiwer's printed alignment, for a failure message."""
     out = jiwer.process_words(normalize(reference), normalize(hypothesis) or "")
     return jiwer.visualize_alignment(out, show_measures=False)
+
+
+def longest_insertion(reference: str, hypothesis: str) -> int:
+    """The most hypothesis words in a row that match nothing said: a phrase typed twice, or made up."""
+    out = jiwer.process_words(normalize(reference), normalize(hypothesis) or "")
+    return max((c.hyp_end_idx - c.hyp_start_idx for c in out.alignments[0] if c.type == "insert"), default=0)
