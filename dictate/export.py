@@ -12,8 +12,8 @@ between two corrected words that were both heard, one after the other, is a cut 
 times can be a second off where the model misheard, so a cut point is rated by the real silence
 the VAD finds within 0.3 s of it, and the cut is placed at the quietest 10 ms of that silence;
 the longest silence in the second half of the 30 s window is preferred (the gap between the
-word times only breaks ties, and places a cut where no silence is found). So the text of a piece is exactly the corrected
-words spoken in it, even where the model misheard others. A forced aligner would place words
+word times only breaks ties, and places a cut where no silence is found). So the text of a
+piece is exactly the corrected words spoken in it, even where the model misheard others. A forced aligner would place words
 more precisely, but needs another model; the engine already here is close enough at pauses, and
 a pair whose text the engine hardly recognises (under half of its words) is skipped and reported
 instead of being cut at a guess. The word times are kept beside the pair, so exporting again

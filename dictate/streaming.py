@@ -20,7 +20,9 @@ approximate and shift between overlapping windows):
   utterance_silence_s of silence), the window covering it commits all of its words.
 - Words are matched by text and order; times only bound where to look. A new hypothesis has the
   words already committed removed by matching the committed tail against its head, never by a
-  time threshold alone (a word whose time is off by 100 ms must not vanish).
+  time threshold alone (a word whose time is off by 100 ms must not vanish). The last committed
+  word heard again in another spelling at the same time ("And" for "An") is that word; a
+  hypothesis whose times collapsed (whisper.cpp's, some windows) is matched by text alone.
 - The buffer is trimmed at a pause (VAD silence) that lies after the committed words and before
   the uncommitted ones, so a window starts between words and hears none of what is committed.
   Trimming starts once the buffer is longer than trim_at_s, which keeps windows short and the
@@ -151,9 +153,9 @@ def join_words(words: list[Word] | tuple[Word, ...]) -> str:
 
 def _spelled_alike(a: str, b: str) -> bool:
     """Two spellings of one heard word ("an"/"and", "color"/"colour"), by their normalised text."""
-    if not a or not b or a == b:
-        return a == b and bool(a)
-    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
+    if a == b:
+        return bool(a)
+    return bool(a and b) and difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
 def _times_collapsed(words: list[Word]) -> bool:
@@ -678,7 +680,8 @@ class StreamingSession:
         """Remove what the window heard again of the committed words. The last committed word is
         looked for by text among the heard words near it in time (within REHEARD_WINDOW_S) and
         after nothing new, the candidate whose preceding words also match the committed ones
-        winning; everything up to it goes. With no such anchor, only words lying wholly inside the committed stretch go."""
+        winning; everything up to it goes. With no such anchor, only words lying wholly inside the
+        committed stretch go, and the last committed word heard again in another spelling."""
         words = [w for w in words if w.end_s > self._start_s + 0.02]
         if not self.committed or not words:
             return words
@@ -687,8 +690,8 @@ class StreamingSession:
         keys = [normalize(w.text) for w in words]
         if _times_collapsed(words):
             # The times say nothing here (whisper.cpp piled 26 words onto one instant and stretched
-            # the first over 9 s; matched by time, a whole sentence was typed twice): match the
-            # committed tail by text alone.
+            # the three before them over 13 s; matched by time, a whole sentence was typed twice):
+            # match the committed tail by text alone.
             j = _text_anchor(keys, tail)
             if j is not None:
                 return words[j + 1:]
