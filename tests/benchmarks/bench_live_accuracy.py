@@ -15,8 +15,8 @@ The real-time rows run the threaded loop (FileSource at real pace -> EngineWorke
 policy alone at a fast and at a CPU-like engine cost (each window's real hypothesis, a modelled
 duration), so they do not depend on the machine's load. Run each engine in its own process.
 The CPU cost (live_eval.cpu_cost) counts the encoder's input, the window plus encoder_pad_s for
-faster-whisper and 30 s for whisper.cpp; it runs slower than the real-time loop did here (127
-windows in virtual time against 160 in real time on genesis-gb), so its latencies are an upper bound.
+faster-whisper and 30 s for whisper.cpp; it runs slower than the real-time loop did here (137
+windows in virtual time against 163 in real time on genesis-gb), so its latencies are an upper bound.
 """
 
 from __future__ import annotations
