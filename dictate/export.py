@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from dictate.audio.vad import FRAME_SAMPLES, speech_flags
+from dictate.audio.vad import FRAME_S, runs, speech_flags
 from dictate.config import Config
 from dictate.dataset import SPLITS, Pair, list_pairs
 from dictate.errors import DictateError, OutputError
@@ -93,19 +93,15 @@ def _heard_times(words: list[str], heard: list[tuple[str, float, float]]) -> lis
     return times
 
 
-def _longest_silence(silent: NDArray[np.bool_], lo_s: float, hi_s: float) -> tuple[float, float, float]:
+def _longest_silence(speech: NDArray[np.bool_], lo_s: float, hi_s: float) -> tuple[float, float, float]:
     """The longest run of VAD silence inside [lo_s, hi_s]: (its length, start, end) in seconds,
     (0, lo_s, hi_s) when every frame there is speech."""
-    frame_s = FRAME_SAMPLES / SAMPLE_RATE_HZ
-    lo, hi = max(0, int(lo_s / frame_s)), min(silent.size, int(np.ceil(hi_s / frame_s)))
-    best, best_at, run = 0, lo, 0
-    for k in range(lo, hi):
-        run = run + 1 if silent[k] else 0
-        if run > best:
-            best, best_at = run, k + 1 - run
-    if not best:
+    lo, hi = max(0, int(lo_s / FRAME_S)), min(speech.size, int(np.ceil(hi_s / FRAME_S)))
+    quiet = [(end - start, start) for start, end, is_speech in runs(speech[lo:hi]) if not is_speech]
+    if not quiet:
         return 0.0, lo_s, hi_s
-    return best * frame_s, best_at * frame_s, (best_at + best) * frame_s
+    n, start = max(quiet, key=lambda r: r[0])
+    return n * FRAME_S, (lo + start) * FRAME_S, (lo + start + n) * FRAME_S
 
 
 def _quietest(audio: NDArray[np.float32], lo_s: float, hi_s: float) -> int:
@@ -137,13 +133,13 @@ def plan_pieces(audio: NDArray[np.float32], text: str, heard: list[tuple[str, fl
     # word times), both in seconds. The word times alone can be a second off where the model
     # misheard, and a cut there falls inside speech; the VAD's silence near the boundary is what
     # shows a real pause.
-    silent = ~speech_flags(audio)
+    speech = speech_flags(audio)
     cuts: list[tuple[int, int, float, float]] = []
     for i in range(len(words) - 1):
         a, b = times[i], times[i + 1]
         if a is None or b is None or b[0] < a[1] - 0.05:
             continue
-        quiet_s, lo_s, hi_s = _longest_silence(silent, a[1] - _NEAR_S, b[0] + _NEAR_S)
+        quiet_s, lo_s, hi_s = _longest_silence(speech, a[1] - _NEAR_S, b[0] + _NEAR_S)
         cut = _quietest(audio, lo_s, hi_s) if quiet_s else _quietest(audio, a[1] - 0.1, b[0] + 0.1)
         cuts.append((i + 1, cut, quiet_s, b[0] - a[1]))
     pieces: list[Piece] = []

@@ -169,6 +169,14 @@ def _times_collapsed(words: list[Word]) -> bool:
     return False
 
 
+def _tail_run(keys: list[str], j: int, tail: list[str]) -> int:
+    """How many words of `tail`, from its end, `keys` holds ending at index j."""
+    run = 0
+    while run < len(tail) and j - run >= 0 and keys[j - run] == tail[-1 - run]:
+        run += 1
+    return run
+
+
 def _text_anchor(keys: list[str], tail: list[str]) -> int | None:
     """The index in `keys` where the committed `tail` ends, matched by text only: the last committed
     word with the most of the words before it matching too (three at least, or the whole tail);
@@ -178,9 +186,7 @@ def _text_anchor(keys: list[str], tail: list[str]) -> int | None:
     for j, key in enumerate(keys):
         if key != tail[-1]:
             continue
-        run = 1
-        while run < len(tail) and j - run >= 0 and keys[j - run] == tail[-1 - run]:
-            run += 1
+        run = _tail_run(keys, j, tail)
         if run >= need and run > best_run:
             best, best_run = j, run
     return best
@@ -701,9 +707,7 @@ class StreamingSession:
                 break
             if key != tail[-1] or abs(_mid(w) - _mid(last)) > REHEARD_WINDOW_S:
                 continue
-            run = 1
-            while run < len(tail) and j - run >= 0 and keys[j - run] == tail[-1 - run]:
-                run += 1
+            run = _tail_run(keys, j, tail)
             if any(_mid(h) > last.end_s + 0.1 for h in words[:j - run + 1]):
                 continue  # a new word before it: this is the same word said again, not heard again
             score = run - abs(_mid(w) - _mid(last))
