@@ -16,8 +16,11 @@ approximate and shift between overlapping windows):
   arrived. "Enough" follows the engine: a window costing c seconds waits for c / target_busy of
   audio, so the engine keeps up (busy / audio <= target_busy) instead of falling behind.
 - LocalAgreement-2: a word is committed when two consecutive hypotheses agree on it (the longest
-  common prefix of their uncommitted words, by text). When VAD closes an utterance (speech, then
-  utterance_silence_s of silence), the window covering it commits all of its words.
+  common prefix of their uncommitted words, by text). Real Whisper sometimes answers two readings
+  of a hard stretch by turns, and consecutive hypotheses then never agree: once agree_back_after
+  windows in a row agreed on nothing, a hypothesis may agree with any of the agree_back before it.
+  When VAD closes an utterance (speech, then utterance_silence_s of silence), the window covering
+  it commits all of its words.
 - Words are matched by text and order; times only bound where to look. A new hypothesis has the
   words already committed removed by matching the committed tail against its head, never by a
   time threshold alone (a word whose time is off by 100 ms must not vanish). The last committed
@@ -80,6 +83,10 @@ class StreamingParams:
     compression_ratio_threshold: float = 2.4
     utterance_silence_s: float = 0.6  # this much silence after speech closes an utterance
     edge_guard_s: float = 0.25  # a word ending this close to its window's end is not agreed on yet
+    # Once agree_back_after windows in a row agreed on nothing, a hypothesis may agree with any of
+    # the agree_back before it (1: LocalAgreement-2 alone), see on_result.
+    agree_back: int = 3
+    agree_back_after: int = 2
     cut_silence_s: float = 0.09  # the least VAD silence the buffer is cut at
     speech_pad_s: float = 0.3  # silence kept before speech so its onset is not clipped
     silence_word_pad_s: float = 0.15  # a word is a hallucination if no speech lies within this of it
@@ -251,6 +258,8 @@ class StreamingSession:
         self._heard_until = 0.0  # audio before this has been heard and committed (or was silence)
         self._hyp: list[Word] | None = None  # uncommitted words of the last hypothesis
         self._hyp_segments: list[list[Word]] = []  # the same words, by segment
+        self._earlier: list[list[Word]] = []  # the uncommitted words of hypotheses before the last
+        self._idle_windows = 0  # windows in a row that agreed on nothing
         self._hyp_window_end = 0.0
         self._close_chunk_at: float | None = None  # the oldest part is to be closed at this time
         self._pending: list[Commit] = []  # commits made outside a result, handed out with the next
@@ -507,6 +516,7 @@ class StreamingSession:
             self._pending.append(self._commit(done, "segment"))
             self._hyp = [w for w in self._hyp or [] if _mid(w) > _mid(done[-1])]
             self._hyp_segments = [self._hyp] if self._hyp else []
+            self._earlier = []
             log.info("live: %.0f s without agreement; committed %d words of finished segments",
                      self.buffer_s, len(done))
             self._trim_after_committed()
@@ -563,13 +573,20 @@ class StreamingSession:
         if final or window.closes_at_s is not None:
             commits += self._close(window, words, final)
         else:
-            agreed = self._agreement(self._hyp, words)
+            # Stuck on two readings by turns (tiny.en: "remembrance of the average man", "in emblem
+            # some damage man", for ten windows): agreeing with the hypothesis before the last will do.
+            earlier = self._earlier if self._idle_windows >= self.params.agree_back_after else []
+            agreed = max((self._agreement(h, words) for h in [self._hyp, *earlier]), key=len)
             # A word touching the window's end may be only partly heard, twice alike ("coins" for
             # "coined"): it waits for a window that holds all of it.
             while agreed and agreed[-1].end_s > window.end_s - self.params.edge_guard_s:
                 agreed.pop()
             if agreed:
                 commits.append(self._commit(agreed, "agreement"))
+            self._idle_windows = 0 if agreed else self._idle_windows + 1
+            # The earlier hypotheses kept are those that began with what was committed now.
+            kept = [h for h in [self._hyp, *self._earlier][:self.params.agree_back - 1] if h]
+            self._earlier = [h2 for h2 in (_after(h, agreed) for h in kept) if h2]
             self._hyp = words[len(agreed):]
             self._hyp_segments = _regroup(by_segment, len(agreed))
             self._hyp_window_end = window.end_s
@@ -592,7 +609,7 @@ class StreamingSession:
         if heard:
             commits.append(self._commit(heard, "final" if final else
                                         ("chunk" if self._close_chunk_at is not None else "utterance-end")))
-        self._hyp, self._hyp_segments = None, []
+        self._hyp, self._hyp_segments, self._earlier = None, [], []
         if complete or self._retries >= MAX_CLOSE_RETRIES:
             if not complete:
                 log.info("live: %.1f s at %.1f s heard %d times without a full hypothesis; moving on",
@@ -742,6 +759,15 @@ class StreamingSession:
                     log.info("live: repetition loop cut at %r", " ".join(gram))
                     return words[:i + n]
         return words
+
+
+def _after(words: list[Word] | None, prefix: list[Word]) -> list[Word] | None:
+    """`words` without `prefix` if they begin with it (by text), else None."""
+    if not words or len(words) < len(prefix):
+        return None
+    if any(normalize(a.text) != normalize(b.text) for a, b in zip(words, prefix)):
+        return None
+    return words[len(prefix):]
 
 
 def _regroup(groups: list[list[Word]], skip: int) -> list[list[Word]]:

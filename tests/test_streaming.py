@@ -16,7 +16,7 @@ from dictate.live import LiveTranscriber
 from dictate.streaming import StreamingParams, StreamingSession, compression_ratio
 from dictate.types import SAMPLE_RATE_HZ, Segment, TranscribeOptions, Word
 from dictate.worker import EngineWorker, JobCancelled, Priority
-from tests.support.scripted_engine import ScriptedEngine, build_script, simulate
+from tests.support.scripted_engine import ScriptedEngine, build_script, simulate, word_burst
 
 SR = SAMPLE_RATE_HZ
 
@@ -308,3 +308,39 @@ def test_a_hypothesis_whose_times_collapsed_is_matched_to_the_committed_words_by
     # With times that hold, a phrase said again later is new, however well its text matches.
     again = _words("or", "rather", "great", "again", start=session._committed_end + 3.0)
     assert texts(session._drop_reheard(again)) == ["or", "rather", "great", "again"]
+
+
+def _voiced(seconds: float) -> np.ndarray:
+    """A harmonic tone, which the VAD takes for speech throughout."""
+    return word_burst("voiced", int(SR * seconds), np.random.default_rng(0))
+
+
+def _hear(session: StreamingSession, said: str, new_s: float = 1.5) -> list[str]:
+    """Feed `new_s` more seconds, send the next window, and answer it with `said` spread over the
+    window's first seconds (well clear of its end); returns what it committed."""
+    session.feed(_voiced(new_s))
+    window = session.next_window()
+    assert window is not None
+    names = said.split()
+    words = tuple(Word(0.2 + 0.3 * i, 0.45 + 0.3 * i, " " + w) for i, w in enumerate(names))
+    segment = Segment(words[0].start_s, words[-1].end_s, "".join(w.text for w in words), words=words)
+    return [w for c in session.on_result(window, [segment], 0.5) for w in texts(c.words)]
+
+
+def test_alternating_hypotheses_commit_what_two_of_the_last_three_agree_on():
+    """Real tiny.en on fast jargon answered 'remembrance of the average man' and 'in emblem some
+    damage man' by turns for ten windows: consecutive hypotheses never agreed, and the words came
+    12-16 s late. Once two windows in a row agreed on nothing, a hypothesis may agree with the one
+    before the last as well; a word only one hypothesis holds is never committed."""
+    a = "remembrance of the average man than he has"
+    b = "in emblem some damage man than he has"
+    classic = StreamingSession(StreamingParams(agree_back=1))
+    assert [_hear(classic, s) for s in (a, b, a, b)] == [[], [], [], []]
+
+    session = StreamingSession(StreamingParams())
+    assert [_hear(session, s) for s in (a, b)] == [[], []]
+    assert _hear(session, a) == a.split()
+
+    distinct = StreamingSession(StreamingParams())
+    heard = [_hear(distinct, s) for s in (a, b, "a blend of some damage man", "remembering the average")]
+    assert heard == [[], [], [], []]

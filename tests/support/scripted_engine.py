@@ -58,7 +58,8 @@ class Script:
         return [w.text for w in self.words]
 
 
-def _burst(text: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def word_burst(text: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of a harmonic tone (pitch from `text`), which webrtcvad takes for speech."""
     f0 = 110 + (int(hashlib.md5(text.encode()).hexdigest(), 16) % 120)
     t = np.arange(n) / SR
     x = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.28)) / k for k in range(1, 8))
@@ -93,7 +94,7 @@ def build_script(pieces: list[tuple[str, float]], seed: int = 0, word_s: tuple[f
             while text == last:
                 text = VOCABULARY[int(rng.integers(len(VOCABULARY)))]
             last = text
-            parts.append(_burst(text, n, rng))
+            parts.append(word_burst(text, n, rng))
             words.append(ScriptWord(t / SR, (t + n) / SR, text))
             t += n
             gap = min(int(rng.uniform(*gap_s) * SR), end - t)
