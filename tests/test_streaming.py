@@ -328,9 +328,9 @@ def _hear(session: StreamingSession, said: str, new_s: float = 1.5) -> list[str]
 
 
 def test_alternating_hypotheses_commit_what_two_of_the_last_three_agree_on():
-    """Real tiny.en on fast jargon answered 'remembrance of the average man' and 'in emblem some
-    damage man' by turns for ten windows: consecutive hypotheses never agreed, and the words came
-    12-16 s late. Once two windows in a row agreed on nothing, a hypothesis may agree with the one
+    """Real tiny.en on Bierce's prose answered 'remembrance of the average man' and 'in emblem
+    some damage man' by turns for ten windows: consecutive hypotheses never agreed, and the words
+    came 12-16 s late. Once two windows in a row agreed on nothing, a hypothesis may agree with the one
     before the last as well; a word only one hypothesis holds is never committed."""
     a = "remembrance of the average man than he has"
     b = "in emblem some damage man than he has"
