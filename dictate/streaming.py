@@ -585,8 +585,9 @@ class StreamingSession:
                 commits.append(self._commit(agreed, "agreement"))
             self._idle_windows = 0 if agreed else self._idle_windows + 1
             # The earlier hypotheses kept are those that began with what was committed now.
-            kept = [h for h in [self._hyp, *self._earlier][:self.params.agree_back - 1] if h]
-            self._earlier = [h2 for h2 in (_after(h, agreed) for h in kept) if h2]
+            n = len(agreed)
+            kept = [h for h in [self._hyp, *self._earlier][:self.params.agree_back - 1] if h and len(h) > n]
+            self._earlier = [h[n:] for h in kept if len(self._agreement(h, agreed)) == n]
             self._hyp = words[len(agreed):]
             self._hyp_segments = _regroup(by_segment, len(agreed))
             self._hyp_window_end = window.end_s
@@ -759,15 +760,6 @@ class StreamingSession:
                     log.info("live: repetition loop cut at %r", " ".join(gram))
                     return words[:i + n]
         return words
-
-
-def _after(words: list[Word] | None, prefix: list[Word]) -> list[Word] | None:
-    """`words` without `prefix` if they begin with it (by text), else None."""
-    if not words or len(words) < len(prefix):
-        return None
-    if any(normalize(a.text) != normalize(b.text) for a, b in zip(words, prefix)):
-        return None
-    return words[len(prefix):]
 
 
 def _regroup(groups: list[list[Word]], skip: int) -> list[list[Word]]:
